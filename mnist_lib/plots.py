@@ -33,7 +33,7 @@ def _image_grid(images: torch.Tensor, titles: list[str], columns: int, suptitle:
     """Normalised (N, 1, 28, 28) images as a grid of grey panels with small titles."""
     rows = max(1, math.ceil(len(images) / columns))
     fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows), squeeze=False)
-    pixels = denormalize(images.detach().float().cpu()).clamp(0, 1)
+    pixels = denormalize(images.detach().float().cpu()).clamp(0, 1).numpy()
     for index, ax in enumerate(axes.flat):
         ax.axis("off")
         if index < len(images):
@@ -145,7 +145,7 @@ def augmentation_kinds(
     }
     fig, axes = plt.subplots(len(kinds), n, figsize=(1.3 * n, 1.5 * len(kinds)), squeeze=False)
     for row, (kind, kind_config) in zip(axes, kinds.items(), strict=True):
-        pixels = denormalize(_augmented(image, n, kind_config, seed).cpu()).clamp(0, 1)
+        pixels = denormalize(_augmented(image, n, kind_config, seed).cpu()).clamp(0, 1).numpy()
         for ax, panel in zip(row, pixels, strict=True):
             ax.imshow(panel[0], cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
