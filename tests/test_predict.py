@@ -1,0 +1,130 @@
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from mnist_lib import predict
+from mnist_lib.data import load_split, mnist_dataset
+from mnist_lib.engine import load_checkpoint, model_from_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+DIGITS = 20
+
+
+# TEMPORARY: delete once training-logs/ holds the committed SuperLight run that tests/conftest.py points at.
+@pytest.fixture(scope="session")
+def trained_checkpoint() -> Path:
+    for path in sorted(Path("/tmp/runs").glob("superlight-*/checkpoint.pt"), key=lambda p: p.stat().st_mtime)[::-1]:
+        try:
+            model_from_checkpoint(load_checkpoint(path))
+            return path
+        except (ValueError, RuntimeError):
+            continue
+    pytest.skip("no /tmp/runs checkpoint fits the current model code")
+
+
+@pytest.fixture(scope="module")
+def mnist_test(data_dir):
+    return mnist_dataset(False, data_dir, download=False)
+
+
+def pictures(mnist_test) -> dict[str, list[Image.Image]]:
+    """The first test digits redrawn three ways a user's picture might look."""
+    raw = [Image.fromarray(mnist_test.data[i].numpy()) for i in range(DIGITS)]
+
+    def coloured(image: Image.Image) -> Image.Image:  # dark blue ink on cream, off centre on a 90x120 canvas
+        canvas = Image.new("RGB", (90, 120), (250, 240, 200))
+        ink = Image.new("RGB", (56, 56), (20, 30, 120))
+        canvas.paste(ink, (30, 10), mask=image.resize((56, 56), Image.BILINEAR))
+        return canvas
+
+    return {
+        "white-on-black": [image.resize((100, 100), Image.BILINEAR) for image in raw],
+        "black-on-white": [Image.eval(image, lambda v: 255 - v).resize((100, 100), Image.BILINEAR) for image in raw],
+        "colour-jpeg": [coloured(image) for image in raw],
+    }
+
+
+def test_preprocess_reproduces_mnist_from_an_mnist_digit(data_dir, mnist_test):
+    split = load_split(False, data_dir, download=False, limit=200)
+    remade = torch.stack([predict.preprocess(Image.fromarray(mnist_test.data[i].numpy())) for i in range(200)])
+    assert remade.shape == (200, 1, 28, 28)
+    assert (remade - split.images).abs().mean() < 0.02  # normalised units; pixels span 3.2
+
+
+def test_predict_recovers_mnist_labels_from_rescaled_and_recoloured_pictures(
+    trained_checkpoint, mnist_test, tmp_path, capsys
+):
+    paths = {}
+    for style, images in pictures(mnist_test).items():
+        suffix = ".jpg" if style == "colour-jpeg" else ".png"
+        paths[style] = [tmp_path / f"{style}-{i}{suffix}" for i in range(DIGITS)]
+        for image, path in zip(images, paths[style], strict=True):
+            image.save(path)
+    all_paths = [str(p) for style in paths.values() for p in style]
+
+    assert predict.main([str(trained_checkpoint), *all_paths, "--json"]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["path"] for r in results] == all_paths
+    assert all(set(r) == {"path", "digit", "probability", "top3"} and len(r["top3"]) == 3 for r in results)
+    assert all(r["top3"][0] == {"digit": r["digit"], "probability": r["probability"]} for r in results)
+    truth = mnist_test.targets[:DIGITS].tolist()
+    for index, style in enumerate(paths):
+        predicted = [r["digit"] for r in results[index * DIGITS : (index + 1) * DIGITS]]
+        correct = sum(p == t for p, t in zip(predicted, truth, strict=True))
+        assert correct >= 18, f"{style}: {correct}/{DIGITS} correct"
+
+
+def test_transparent_png_with_dark_ink_is_read_on_white(trained_checkpoint, mnist_test, tmp_path, capsys):
+    alpha = Image.fromarray(mnist_test.data[0].numpy()).resize((64, 64))
+    image = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    image.paste(Image.new("RGBA", (64, 64), (0, 0, 0, 255)), mask=alpha)
+    image.save(tmp_path / "seven.png")
+    assert predict.main([str(trained_checkpoint), str(tmp_path / "seven.png")]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'seven.png'}: {mnist_test.targets[0].item()} (p=")
+
+
+def test_bad_images_give_one_error_line_each_and_the_rest_are_predicted(trained_checkpoint, mnist_test, tmp_path,
+                                                                         capsys):
+    good, corrupt, blank, missing = (tmp_path / name for name in ("good.png", "corrupt.png", "blank.png", "no.png"))
+    Image.fromarray(mnist_test.data[1].numpy()).save(good)
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    Image.new("L", (40, 30), 255).save(blank)
+
+    status = predict.main([str(trained_checkpoint), str(corrupt), str(good), str(blank), str(missing)])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert re.fullmatch(rf"{re.escape(str(good))}: {mnist_test.targets[1].item()} \(p=[01]\.\d{{3}}\)\n", out)
+    assert err.splitlines() == [
+        f"{corrupt}: error: not a readable image file",
+        f"{blank}: error: blank image: no digit found",
+        f"{missing}: error: no such file",
+    ]
+
+
+@pytest.mark.parametrize("content", ["garbage", "foreign weights"])
+def test_bad_checkpoint_gives_one_error_line_and_exit_2(content, mnist_test, tmp_path, capsys):
+    checkpoint, image = tmp_path / "checkpoint.pt", tmp_path / "digit.png"
+    if content == "garbage":
+        checkpoint.write_bytes(b"not a checkpoint")
+    else:  # a well-formed record whose weights do not fit the model
+        torch.save({"model_name": "superlight", "config": {}, "state_dict": {}, "history": [], "parameters": 0},
+                   checkpoint)
+    Image.fromarray(mnist_test.data[0].numpy()).save(image)
+    assert predict.main([str(checkpoint), str(image)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and str(checkpoint) in err
+
+
+def test_command_line_entry_point(trained_checkpoint, mnist_test, tmp_path):
+    Image.fromarray(mnist_test.data[0].numpy()).save(tmp_path / "seven.png")
+    command = [sys.executable, "-m", "mnist_lib.predict", str(trained_checkpoint), str(tmp_path / "seven.png")]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{tmp_path / 'seven.png'}: 7 (p=")
