@@ -1,0 +1,196 @@
+"""MNIST held as tensors on the training device, with batched per-sample augmentation."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torchvision import datasets, transforms
+
+MEAN, STD = 0.1307, 0.3081
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+class DataNotFoundError(FileNotFoundError):
+    """MNIST is not on disk and may not be downloaded."""
+
+
+def repo_root() -> Path:
+    """The checkout this package lives in (so notebooks/ and the repo root agree), else the current folder."""
+    checkout = Path(__file__).resolve().parents[1]
+    return checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Explicit argument, else $MNIST_DATA_DIR, else data/ in the repo (see repo_root)."""
+    if data_dir is None:
+        data_dir = os.environ.get("MNIST_DATA_DIR") or repo_root() / "data"
+    return Path(data_dir).expanduser().resolve()
+
+
+def mnist_dataset(
+    train: bool, data_dir: str | os.PathLike | None = None, download: bool = True, transform=None
+) -> datasets.MNIST:
+    """torchvision's MNIST, with one clear error when the files are missing."""
+    root = resolve_data_dir(data_dir)
+    raw = root / "MNIST" / "raw"
+    if not download and not all((raw / name).exists() for name in MNIST_FILES):
+        raise DataNotFoundError(
+            f"MNIST not found in {raw}: expected the files {', '.join(MNIST_FILES)}. "
+            "Set MNIST_DATA_DIR (or --data-dir) to a folder holding MNIST/raw/, "
+            "or allow the download (drop --no-download)."
+        )
+    try:
+        return datasets.MNIST(str(root), train=train, download=download, transform=transform)
+    except (RuntimeError, OSError) as error:
+        raise DataNotFoundError(
+            f"MNIST could not be loaded or downloaded into {raw} ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else 'no detail'}). "
+            f"Put {', '.join(MNIST_FILES)} there, or set MNIST_DATA_DIR to a folder that has them."
+        ) from None
+
+
+@dataclass
+class TensorSplit:
+    """One split as a normalised (N, 1, 28, 28) float tensor and (N,) int64 labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None):
+        """Yield (images, labels) slices; shuffled when a generator is given."""
+        n = len(self)
+        if generator is None:
+            for start in range(0, n, batch_size):
+                yield self.images[start : start + batch_size], self.labels[start : start + batch_size]
+            return
+        order = torch.randperm(n, generator=generator, device=generator.device)
+        for start in range(0, n, batch_size):
+            index = order[start : start + batch_size]
+            yield self.images[index], self.labels[index]
+
+
+def normalize(pixels: torch.Tensor) -> torch.Tensor:
+    """[0, 1] pixels to the network's input scale."""
+    return (pixels - MEAN) / STD
+
+
+def denormalize(images: torch.Tensor) -> torch.Tensor:
+    return images * STD + MEAN
+
+
+def load_split(
+    train: bool,
+    data_dir: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+    download: bool = True,
+    limit: int | None = None,
+) -> TensorSplit:
+    """Load one split into memory on `device`; `limit` keeps the first N images."""
+    dataset = mnist_dataset(train, data_dir, download)
+    pixels = dataset.data[:limit].unsqueeze(1).float().div_(255)
+    labels = dataset.targets[:limit].long()
+    return TensorSplit(normalize(pixels).to(device), labels.to(device))
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges of the random affine transform, drawn independently for every image."""
+
+    degrees: float = 7.0
+    translate: float = 0.07  # fraction of the image side
+    scale: tuple[float, float] = (0.95, 1.05)
+    shear: float = 5.0  # degrees
+    erase_prob: float = 0.0
+    erase_area: tuple[float, float] = (0.02, 0.12)
+
+
+def _uniform(n: int, low: float, high: float, generator: torch.Generator, device) -> torch.Tensor:
+    return torch.rand(n, generator=generator, device=device) * (high - low) + low
+
+
+def affine_matrices(
+    n: int, config: AugmentConfig, generator: torch.Generator, device
+) -> torch.Tensor:
+    """(n, 2, 3) matrices in affine_grid's normalised coordinates, one random draw per image."""
+    angle = torch.deg2rad(_uniform(n, -config.degrees, config.degrees, generator, device))
+    shear = torch.deg2rad(_uniform(n, -config.shear, config.shear, generator, device))
+    scale = _uniform(n, *config.scale, generator, device)
+    shift = _uniform(2 * n, -config.translate, config.translate, generator, device).view(n, 2) * 2
+    # Forward map = rotation @ shear @ scale; affine_grid wants the inverse (output -> input).
+    cos, sin, tan = torch.cos(angle), torch.sin(angle), torch.tan(shear)
+    forward = torch.zeros(n, 3, 3, device=device)
+    forward[:, 0, 0] = scale * cos
+    forward[:, 0, 1] = scale * (cos * tan - sin)
+    forward[:, 1, 0] = scale * sin
+    forward[:, 1, 1] = scale * (sin * tan + cos)
+    forward[:, :2, 2] = shift
+    forward[:, 2, 2] = 1
+    return torch.linalg.inv(forward)[:, :2]
+
+
+def random_erase(images: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
+    """Blank one random rectangle (to the background value) in a random subset of images."""
+    n, _, h, w = images.shape
+    device = images.device
+    area = _uniform(n, *config.erase_area, generator, device) * h * w
+    aspect = torch.exp(_uniform(n, math.log(0.3), math.log(3.3), generator, device))
+    eh = (area * aspect).sqrt().clamp(1, h)
+    ew = (area / aspect).sqrt().clamp(1, w)
+    top = torch.rand(n, generator=generator, device=device) * (h - eh)
+    left = torch.rand(n, generator=generator, device=device) * (w - ew)
+    chosen = torch.rand(n, generator=generator, device=device) < config.erase_prob
+    rows = torch.arange(h, device=device).view(1, h, 1)
+    cols = torch.arange(w, device=device).view(1, 1, w)
+    box = (
+        (rows >= top.view(n, 1, 1))
+        & (rows < (top + eh).view(n, 1, 1))
+        & (cols >= left.view(n, 1, 1))
+        & (cols < (left + ew).view(n, 1, 1))
+        & chosen.view(n, 1, 1)
+    )
+    return images.masked_fill(box.unsqueeze(1), normalize(torch.tensor(0.0)).item())
+
+
+def augment_batch(
+    images: torch.Tensor, generator: torch.Generator, config: AugmentConfig = AugmentConfig()
+) -> torch.Tensor:
+    """Random affine (and optional erasing) for a whole normalised batch, each image its own draw."""
+    matrices = affine_matrices(len(images), config, generator, images.device)
+    grid = F.affine_grid(matrices, list(images.shape), align_corners=False)
+    # Sample the [0,1] image so that pixels pulled in from outside the frame are background (0).
+    pixels = F.grid_sample(denormalize(images), grid, align_corners=False, padding_mode="zeros")
+    augmented = normalize(pixels)
+    if config.erase_prob > 0:
+        augmented = random_erase(augmented, config, generator)
+    return augmented
+
+
+def torchvision_transform(config: AugmentConfig = AugmentConfig()) -> transforms.Compose:
+    """The equivalent per-sample PIL pipeline (benchmark baseline, galleries)."""
+    steps = [
+        transforms.RandomAffine(
+            degrees=config.degrees,
+            translate=(config.translate, config.translate),
+            scale=config.scale,
+            shear=config.shear,
+        ),
+        transforms.ToTensor(),
+        transforms.Normalize((MEAN,), (STD,)),
+    ]
+    if config.erase_prob > 0:
+        background = normalize(torch.tensor(0.0)).item()
+        steps.append(transforms.RandomErasing(p=config.erase_prob, scale=config.erase_area, value=background))
+    return transforms.Compose(steps)

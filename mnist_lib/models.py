@@ -1,0 +1,100 @@
+"""The three iterations, created by name: `create_model("superlight")`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+MODELS: dict[str, Callable[[], nn.Module]] = {}
+
+
+def register(name: str):
+    def add(cls):
+        MODELS[name] = cls
+        return cls
+
+    return add
+
+
+def create_model(name: str) -> nn.Module:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(MODELS))}")
+    return MODELS[name]()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def conv(
+    c_in: int,
+    c_out: int,
+    kernel: int = 3,
+    padding: int = 1,
+    dilation: int = 1,
+    norm: bool = False,
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    """Conv -> ReLU, or Conv -> BatchNorm -> ReLU -> Dropout when `norm` (the conv then has no bias)."""
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, padding=padding, dilation=dilation, bias=not norm)]
+    if norm:
+        layers.append(nn.BatchNorm2d(c_out))
+    layers.append(nn.ReLU())
+    if dropout:
+        layers.append(nn.Dropout2d(dropout))
+    return nn.Sequential(*layers)
+
+
+@register("light")
+class LightMNIST(nn.Module):
+    """Plain baseline: conv/ReLU stacks, two max-pools, a 7x7 conv as the classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            conv(1, 8), conv(8, 8), nn.MaxPool2d(2),  # 28 -> 14
+            conv(8, 12), conv(12, 12), nn.MaxPool2d(2),  # 14 -> 7
+            conv(12, 10, kernel=1, padding=0),
+        )
+        self.head = nn.Conv2d(10, 10, kernel_size=7)  # 7x7 -> 1x1 logits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)).flatten(1)
+
+
+@register("lightest")
+class LightestMNIST(nn.Module):
+    """Light + BatchNorm and dropout, with a smaller 5x5 classifier: fewer parameters."""
+
+    def __init__(self, dropout: float = 0.05):
+        super().__init__()
+        self.features = nn.Sequential(
+            conv(1, 8, norm=True, dropout=dropout), conv(8, 8, norm=True, dropout=dropout), nn.MaxPool2d(2),
+            conv(8, 12, norm=True, dropout=dropout), conv(12, 12, norm=True, dropout=dropout), nn.MaxPool2d(2),
+            conv(12, 12, padding=0, norm=True, dropout=dropout),  # 7 -> 5
+            conv(12, 10, kernel=1, padding=0, norm=True),
+        )
+        self.head = nn.Conv2d(10, 10, kernel_size=5)  # 5x5 -> 1x1 logits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)).flatten(1)
+
+
+@register("superlight")
+class SuperLightMNIST(nn.Module):
+    """Global average pooling replaces the big classifier kernel; the saved parameters widen the convs."""
+
+    def __init__(self, dropout: float = 0.0):
+        super().__init__()
+        self.features = nn.Sequential(
+            conv(1, 8, norm=True, dropout=dropout), conv(8, 16, norm=True, dropout=dropout), nn.MaxPool2d(2),
+            conv(16, 8, kernel=1, padding=0, norm=True, dropout=dropout),
+            conv(8, 12, norm=True, dropout=dropout), conv(12, 10, norm=True, dropout=dropout), nn.MaxPool2d(2),
+            conv(10, 12, padding=2, dilation=2, norm=True, dropout=dropout),
+        )
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(12, 10, kernel_size=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)).flatten(1)

@@ -1,0 +1,73 @@
+import pytest
+import torch
+
+from mnist_lib.data import (
+    MNIST_FILES,
+    AugmentConfig,
+    DataNotFoundError,
+    augment_batch,
+    denormalize,
+    load_split,
+    resolve_data_dir,
+)
+
+
+def test_splits_are_normalised_tensors(data_dir):
+    train = load_split(True, data_dir, download=False)
+    assert train.images.shape == (60000, 1, 28, 28) and train.labels.shape == (60000,)
+    assert train.images.dtype == torch.float32 and train.labels.dtype == torch.int64
+    assert abs(train.images.mean().item()) < 0.01 and abs(train.images.std().item() - 1) < 0.01
+    assert len(load_split(False, data_dir, download=False)) == 10000
+
+
+def test_augmentation_keeps_shape_changes_pixels_and_differs_per_sample(small_test):
+    images = small_test.images[:1].repeat(16, 1, 1, 1)
+    out = augment_batch(images, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and out.dtype == images.dtype
+    assert not torch.equal(out, images)
+    flat = out.flatten(1)
+    assert torch.cdist(flat, flat).triu(1)[torch.ones(16, 16).triu(1).bool()].min() > 0  # all 16 copies differ
+    pixels = denormalize(out)
+    assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5
+
+
+def test_augmentation_is_seeded(small_test):
+    images = small_test.images[:64]
+    first = augment_batch(images, torch.Generator().manual_seed(3))
+    again = augment_batch(images, torch.Generator().manual_seed(3))
+    other = augment_batch(images, torch.Generator().manual_seed(4))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_batches_keep_labels_with_their_images(small_test):
+    generator = torch.Generator().manual_seed(0)
+    lookup = {tuple(img.flatten()[:400].tolist()): label.item()
+              for img, label in zip(small_test.images, small_test.labels, strict=True)}
+    seen = 0
+    for images, labels in small_test.batches(128, generator):
+        for img, label in zip(images, labels, strict=True):
+            assert lookup[tuple(img.flatten()[:400].tolist())] == label.item()
+            seen += 1
+    assert seen == len(small_test)
+
+
+def test_random_erasing_blanks_a_patch(small_test):
+    images = small_test.images[:32]
+    config = AugmentConfig(degrees=0, translate=0, scale=(1, 1), shear=0, erase_prob=1.0, erase_area=(0.1, 0.1))
+    out = augment_batch(images, torch.Generator().manual_seed(0), config)
+    background = images.min()
+    assert ((out == background).sum(dim=(1, 2, 3)) > (images == background).sum(dim=(1, 2, 3))).float().mean() > 0.5
+
+
+def test_missing_data_without_download_gives_one_clear_error(tmp_path):
+    with pytest.raises(DataNotFoundError) as error:
+        load_split(False, tmp_path, download=False)
+    message = str(error.value)
+    assert str(tmp_path) in message and all(name in message for name in MNIST_FILES)
+    assert "MNIST_DATA_DIR" in message
+
+
+def test_data_dir_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path))
+    assert resolve_data_dir() == tmp_path.resolve()
+    assert resolve_data_dir("elsewhere").name == "elsewhere"

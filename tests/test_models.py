@@ -1,0 +1,36 @@
+import pytest
+import torch
+
+from mnist_lib.anatomy import final_receptive_field
+from mnist_lib.models import MODELS, count_parameters, create_model
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_shapes_and_budget(name):
+    model = create_model(name).eval()
+    assert model(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
+    assert count_parameters(model) < 8000
+
+
+def test_iterations_shrink_and_superlight_within_5k():
+    light, lightest, superlight = (count_parameters(create_model(n)) for n in ("light", "lightest", "superlight"))
+    assert lightest < light
+    assert superlight <= 5000
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_last_conv_sees_whole_image(name):
+    assert final_receptive_field(create_model(name)) >= 28
+
+
+def test_registry_rejects_unknown_name():
+    with pytest.raises(ValueError, match="choose one of"):
+        create_model("resnet")
+
+
+def test_lightest_and_superlight_use_batchnorm_light_does_not():
+    def has_bn(name):
+        return any(isinstance(m, torch.nn.BatchNorm2d) for m in create_model(name).modules())
+
+    assert not has_bn("light") and has_bn("lightest") and has_bn("superlight")
+    assert any(isinstance(m, torch.nn.AdaptiveAvgPool2d) for m in create_model("superlight").modules())
