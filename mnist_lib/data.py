@@ -59,6 +59,12 @@ def mnist_dataset(
         ) from None
 
 
+def pixel_statistics(data_dir: str | os.PathLike | None = None, download: bool = True) -> tuple[float, float]:
+    """Mean and standard deviation of the raw training pixels scaled to [0, 1] (what MEAN and STD round)."""
+    pixels = mnist_dataset(True, data_dir, download).data.double().div_(255)
+    return pixels.mean().item(), pixels.std().item()
+
+
 @dataclass
 class TensorSplit:
     """One split as a normalised (N, 1, 28, 28) float tensor and (N,) int64 labels."""

@@ -308,6 +308,7 @@ def fit(
             "machine": f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads".strip(),
             "train_images": len(train),
             "test_images": len(test),
+            "steps_per_epoch": steps_per_epoch,
             "wall_seconds": 0.0,
             "history": [],
         }

@@ -37,13 +37,13 @@ def conv(
     norm: bool = False,
     dropout: float = 0.0,
 ) -> nn.Sequential:
-    """Conv -> ReLU, or Conv -> BatchNorm -> ReLU -> Dropout when `norm` (the conv then has no bias)."""
+    """Conv -> ReLU, or Conv -> BatchNorm -> ReLU when `norm` (the conv then has no bias); optional dropout."""
     layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, padding=padding, dilation=dilation, bias=not norm)]
     if norm:
         layers.append(nn.BatchNorm2d(c_out))
     layers.append(nn.ReLU())
     if dropout:
-        layers.append(nn.Dropout2d(dropout))
+        layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
 
 
@@ -89,12 +89,14 @@ class SuperLightMNIST(nn.Module):
     def __init__(self, dropout: float = 0.0):
         super().__init__()
         self.features = nn.Sequential(
-            conv(1, 8, norm=True, dropout=dropout), conv(8, 16, norm=True, dropout=dropout), nn.MaxPool2d(2),
-            conv(16, 8, kernel=1, padding=0, norm=True, dropout=dropout),
-            conv(8, 12, norm=True, dropout=dropout), conv(12, 10, norm=True, dropout=dropout), nn.MaxPool2d(2),
+            conv(1, 8, norm=True, dropout=dropout), conv(8, 8, norm=True, dropout=dropout), nn.MaxPool2d(2),
+            conv(8, 10, norm=True, dropout=dropout),
+            conv(10, 10, padding=2, dilation=2, norm=True, dropout=dropout),
             conv(10, 12, padding=2, dilation=2, norm=True, dropout=dropout),
+            conv(12, 10, padding=3, dilation=3, norm=True, dropout=dropout),
+            conv(10, 20, kernel=1, padding=0, norm=True),
         )
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(12, 10, kernel_size=1))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(20, 10, kernel_size=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x)).flatten(1)

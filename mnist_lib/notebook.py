@@ -7,14 +7,18 @@ import pandas as pd
 from .engine import TrainConfig
 
 
+def check_path_parameter(name: str, value) -> None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name}={value!r} is invalid: {name} must be a path string or None")
+
+
 def configure(model: str, *, data_dir=None, out_dir=None, **params) -> TrainConfig:
     """Validate papermill parameters (papermill does no type checking) into a TrainConfig.
 
     Raises ValueError naming the first bad parameter, e.g. `-p epochs abc` or `-p epochs -1`.
     """
-    for name, value in (("data_dir", data_dir), ("out_dir", out_dir)):
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"{name}={value!r} is invalid: {name} must be a path string or None")
+    check_path_parameter("data_dir", data_dir)
+    check_path_parameter("out_dir", out_dir)
     unknown = set(params) - set(TrainConfig.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown parameter(s) {sorted(unknown)}; known: {sorted(TrainConfig.__dataclass_fields__)}")
@@ -32,7 +36,7 @@ def run_summary(metrics: dict) -> pd.DataFrame:
         "final-epoch test accuracy": f"{s['final_test_acc']:.2f}%",
         "last-3-epochs test accuracy": f"{s['last3_min']:.2f}% - {s['last3_max']:.2f}%",
         "best test accuracy [epoch]": f"{s['best_test_acc']:.2f}% [epoch {s['best_epoch']}]",
-        "final-epoch train accuracy (augmented, during epoch)": f"{s['final_train_acc']:.2f}%",
+        "final-epoch train accuracy (measured during the epoch)": f"{s['final_train_acc']:.2f}%",
         "train - test gap, final epoch (pp)": f"{s['final_train_acc'] - s['final_test_acc']:+.2f}",
         "wall time": f"{metrics['wall_seconds']:.0f} s ({metrics['wall_seconds'] / s['epochs_run']:.1f} s/epoch)",
         "device": metrics["device"],

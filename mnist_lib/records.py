@@ -8,10 +8,16 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import torch
 
-from .engine import METRICS, default_runs_dir, repo_root
+from .engine import CHECKPOINT, METRICS, default_runs_dir, load_checkpoint, model_from_checkpoint, repo_root
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def committed_runs_dir() -> Path:
+    """training-logs/ of the checkout: the committed record, whatever $MNIST_RUNS_DIR says."""
+    return repo_root() / "training-logs"
 
 
 def load_metrics(run_dir: str | Path) -> dict:
@@ -30,17 +36,27 @@ def list_runs(root: str | Path | None = None, complete_only: bool = True) -> lis
 
 
 def find_run(model: str, augment: bool = True, seed: int = 1, root: str | Path | None = None,
-             full_data: bool = True) -> dict:
-    """The newest complete run of `model` with that augmentation and seed (on the full training set)."""
+             full_data: bool = True, missing_ok: bool = False) -> dict | None:
+    """The newest complete run of `model` with that augmentation and seed (on the full training set).
+
+    Raises FileNotFoundError when there is none, or returns None with `missing_ok`.
+    """
     matches = [
         m for m in list_runs(root)
         if m["model"] == model and m["config"]["augment"] == augment and m["config"]["seed"] == seed
         and (not full_data or (m["config"]["train_limit"] is None and m["config"]["test_limit"] is None))
     ]
+    if not matches and missing_ok:
+        return None
     if not matches:
         where = root or default_runs_dir()
         raise FileNotFoundError(f"no complete {model} run (augment={augment}, seed={seed}) under {where}")
     return matches[-1]
+
+
+def load_model(metrics: dict, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The final model of a run, in eval mode."""
+    return model_from_checkpoint(load_checkpoint(Path(metrics["path"]) / CHECKPOINT), device)
 
 
 def results_row(metrics: dict) -> dict:
@@ -69,10 +85,9 @@ def series_runs(root: str | Path | None = None, seed: int = 1) -> list[dict]:
     runs = []
     for model in ("light", "lightest", "superlight"):
         for augment in (True, False):
-            try:
-                runs.append(find_run(model, augment, seed, root))
-            except FileNotFoundError:
-                continue
+            run = find_run(model, augment, seed, root, missing_ok=True)
+            if run:
+                runs.append(run)
     return runs
 
 

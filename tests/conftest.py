@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import pytest
@@ -7,10 +6,6 @@ from mnist_lib.data import MNIST_FILES, load_split, resolve_data_dir
 from mnist_lib.records import find_run
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def pytest_configure(config):
-    os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 @pytest.fixture(scope="session")

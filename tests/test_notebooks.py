@@ -1,0 +1,59 @@
+"""Notebook structure and papermill parameter checking (nbval re-executes the notebooks themselves)."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+ITERATIONS = [p for p in NOTEBOOKS if p.name[:2] in ("01", "02", "03")]
+
+
+def test_all_four_notebooks_exist():
+    assert [p.name for p in NOTEBOOKS] == ["00_data.ipynb", "01_light.ipynb", "02_lightest.ipynb",
+                                           "03_superlight.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_executed_clean_and_parameterised(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged 'parameters'"
+    assert all(c.execution_count is not None for c in code), "commit notebooks executed top to bottom"
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert "widgets" not in notebook.metadata
+    printed = sum(len("".join(o.get("text", "")).splitlines()) for c in code for o in c.outputs
+                  if o.output_type == "stream")
+    assert printed < 400, f"{printed} printed lines: a progress-bar flood?"
+
+
+@pytest.mark.parametrize("path", ITERATIONS, ids=lambda p: p.name)
+def test_iteration_tells_target_results_analysis(path):
+    notebook = nbformat.read(path, as_version=4)
+    headings = [line for c in notebook.cells if c.cell_type == "markdown" for line in c.source.splitlines()
+                if line.startswith("## ")]
+    for section in ("## Target", "## Results", "## Analysis"):
+        assert section in headings, f"{path.name} lacks {section}"
+    assert "PLACEHOLDER" not in "".join(c.source for c in notebook.cells)
+
+
+@pytest.mark.parametrize("value", ["-1", "abc"])
+def test_papermill_rejects_bad_epochs_within_seconds(tmp_path, value):
+    runs = Path(os.environ["MNIST_RUNS_DIR"])
+    before = set(runs.iterdir()) if runs.exists() else set()
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "papermill", "notebooks/03_superlight.ipynb", str(tmp_path / "out.ipynb"),
+         "-p", "epochs", value],
+        cwd=REPO, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode != 0
+    assert "ValueError" in done.stderr and f"epochs={value!r}" in done.stderr.replace('"', "'")
+    assert "epochs must be a positive integer" in done.stderr
+    assert time.perf_counter() - started < 90
+    assert (set(runs.iterdir()) if runs.exists() else set()) == before  # no run was started

@@ -1,0 +1,67 @@
+"""Targets asserted on runs CI just produced (the nbval-executed notebooks and a second-seed papermill run).
+
+Fresh runs live in $MNIST_RUNS_DIR (conftest points it at a scratch folder). Without them these tests
+skip, unless MNIST_REQUIRE_FRESH_RUNS=1 (set by .ci/run), where a missing run is a failure.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mnist_lib.records import committed_runs_dir, find_run
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+SECOND_SEED = 2
+
+# What each notebook's Target section promises (minimum test accuracy, %).
+TARGETS = {
+    "light": {"final_test_acc": 99.0},
+    "lightest": {"last3_min": 99.2},
+    "superlight": {"last3_min": 99.4},
+}
+
+
+def fresh_run(model: str, seed: int = 1) -> dict:
+    try:
+        return find_run(model, augment=True, seed=seed, root=os.environ["MNIST_RUNS_DIR"])
+    except FileNotFoundError as missing:
+        if os.environ.get("MNIST_REQUIRE_FRESH_RUNS") == "1":
+            raise
+        pytest.skip(f"{missing}; run `pytest` on the whole repo (notebooks first) to produce it")
+
+
+def assert_targets(metrics: dict) -> None:
+    assert metrics["parameters"] < 8000
+    if metrics["model"] == "superlight":
+        assert metrics["parameters"] <= 5000
+    assert metrics["summary"]["epochs_run"] == 15
+    for key, minimum in TARGETS[metrics["model"]].items():
+        assert metrics["summary"][key] >= minimum, f"{metrics['run']}: {key} {metrics['summary'][key]:.2f} < {minimum}"
+
+
+@pytest.mark.parametrize("model", sorted(TARGETS))
+def test_fresh_notebook_run_meets_its_target(model):
+    assert_targets(fresh_run(model))
+
+
+@pytest.mark.parametrize("model", sorted(TARGETS))
+def test_fresh_run_reproduces_the_committed_run(model):
+    fresh = fresh_run(model)
+    committed = find_run(model, augment=True, seed=1, root=committed_runs_dir())
+    assert fresh["config"] == committed["config"]
+    assert abs(fresh["summary"]["final_test_acc"] - committed["summary"]["final_test_acc"]) <= 0.1
+
+
+def test_second_seed_superlight_meets_the_targets(tmp_path):
+    """The used-by command with another seed: papermill notebooks/03_superlight.ipynb out -p seed N."""
+    done = subprocess.run(
+        [sys.executable, "-m", "papermill", "notebooks/03_superlight.ipynb", str(tmp_path / "out.ipynb"),
+         "-p", "epochs", "15", "-p", "seed", str(SECOND_SEED), "--log-level", "WARNING"],
+        cwd=REPO, capture_output=True, text=True, timeout=1200,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_targets(find_run("superlight", augment=True, seed=SECOND_SEED, root=os.environ["MNIST_RUNS_DIR"]))
