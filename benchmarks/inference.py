@@ -1,6 +1,6 @@
 """CPU inference speed of every registered model: single-image latency and batch throughput.
 
-Run from the repository root: `python -m benchmarks.inference [--calls 300] [--threads N] [--compile]`.
+Run from the repository root: `python -m benchmarks.inference [--calls 300] [--threads 1] [--compile]`.
 Weights are untrained (speed does not depend on them). Variants: eager, TorchScript (traced and frozen)
 and, with --compile, torch.compile (skipped with a note when it fails). Prints a table, then one
 `latency_ms_<model>_<variant>=<x>` and `throughput_<model>_<variant>=<x>` line per measurement.
@@ -69,11 +69,12 @@ def variants(model: nn.Module, example: torch.Tensor, compile_too: bool) -> dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300, help="timed single-image calls per variant")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    # A 28x28 image gains nothing from intra-op threads, and when another process keeps the cores busy every
+    # OpenMP barrier waits for a descheduled thread (about 100x slower on 2 busy cores); hence 1 by default.
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile on CPU)")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     single, batch = torch.randn(1, 1, 28, 28), torch.randn(BATCH, 1, 28, 28)
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 "throughput": BATCH / batch_seconds,
             })
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.calls} single-image calls "
+    print(f"torch {torch.__version__}, intra-op threads: {torch.get_num_threads()}, {args.calls} single-image calls "
           f"(median and 90th percentile), throughput at batch {BATCH}")
     print(f"{'model':<11} {'params':>6} {'variant':<12} {'latency ms':>10} {'p90 ms':>7} {'images/s':>9}")
     for row in rows:

@@ -101,23 +101,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {reason}", file=sys.stderr)
         return 2
 
-    failed = False
+    readable, inputs = [], []
     for path in args.images:
         try:
-            inputs = preprocess(read_image(path)).unsqueeze(0)
+            inputs.append(preprocess(read_image(path)))
+            readable.append(path)
         except ValueError as error:
             print(f"{path}: error: {error}", file=sys.stderr)
-            failed = True
-            continue
-        with torch.inference_mode():
-            probabilities = model(inputs).softmax(1)[0]
-        values, digits = probabilities.topk(3)
-        top3 = [{"digit": d, "probability": round(p, 4)} for d, p in zip(digits.tolist(), values.tolist(), strict=True)]
-        if args.json:
-            print(json.dumps({"path": path, **top3[0], "top3": top3}))
-        else:
-            print(f"{path}: {digits[0].item()} (p={values[0].item():.3f})")
-    return 1 if failed else 0
+    if inputs:
+        with torch.inference_mode():  # one batch: much faster than image by image on a busy CPU
+            values, digits = model(torch.stack(inputs)).softmax(1).topk(3)
+        for path, top_values, top_digits in zip(readable, values.tolist(), digits.tolist(), strict=True):
+            top3 = [{"digit": d, "probability": round(p, 4)} for d, p in zip(top_digits, top_values, strict=True)]
+            if args.json:
+                print(json.dumps({"path": path, **top3[0], "top3": top3}))
+            else:
+                print(f"{path}: {top_digits[0]} (p={top_values[0]:.3f})")
+    return 1 if len(readable) < len(args.images) else 0
 
 
 if __name__ == "__main__":
