@@ -248,6 +248,31 @@ def lr_schedule(config: TrainConfig, steps_per_epoch: int) -> list[float]:
     return rates
 
 
+def train_one_epoch(model: nn.Module, optimizer, scheduler, train: TensorSplit, config: TrainConfig,
+                    generator: torch.Generator, desc: str = "", progress: bool = True) -> tuple[float, float]:
+    """One pass over shuffled (and, with config.augment, augmented) batches; mean loss and accuracy (%)."""
+    model.train()
+    augment = AugmentConfig(erase_prob=config.erase_prob)
+    loss_sum = torch.zeros((), device=train.images.device)
+    correct = torch.zeros((), device=train.images.device, dtype=torch.long)
+    steps = -(-len(train) // config.batch_size)
+    disable = bool(os.environ.get("TQDM_DISABLE")) or not progress
+    with tqdm(total=steps, desc=desc, leave=False, mininterval=2, disable=disable) as bar:
+        for images, labels in train.batches(config.batch_size, generator):
+            if config.augment:
+                images = augment_batch(images, generator, augment)
+            logits = model(images)
+            loss = F.cross_entropy(logits, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach() * len(labels)
+            correct += (logits.argmax(1) == labels).sum()
+            bar.update()
+    return loss_sum.item() / len(train), correct.item() / len(train) * 100
+
+
 def fit(
     config: TrainConfig | None = None,
     *,
@@ -284,7 +309,6 @@ def fit(
     torch.manual_seed(config.seed)
     model = create_model(config.model).to(device)
     optimizer, scheduler = make_optimizer(model, config, steps_per_epoch)
-    augment = AugmentConfig(erase_prob=config.erase_prob)
     history: list[dict] = []
     if state is not None:
         run_dir = Path(resume).resolve().parent
@@ -318,41 +342,23 @@ def fit(
     last_epoch = config.epochs if stop_after is None else min(config.epochs, len(history) + stop_after)
     for epoch in range(len(history) + 1, last_epoch + 1):
         started = time.perf_counter()
-        torch.manual_seed(_epoch_seed(config.seed, epoch))
-        generator = torch.Generator(device=device).manual_seed(_epoch_seed(config.seed, epoch))
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}", leave=False, mininterval=2,
-                   disable=bool(os.environ.get("TQDM_DISABLE")) or not verbose)
-        for images, labels in train.batches(config.batch_size, generator):
-            if config.augment:
-                images = augment_batch(images, generator, augment)
-            logits = model(images)
-            loss = F.cross_entropy(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach() * len(labels)
-            correct += (logits.argmax(1) == labels).sum()
-            bar.update()
-        bar.close()
+        torch.manual_seed(_epoch_seed(config.seed, epoch))  # dropout
+        generator = torch.Generator(device=device).manual_seed(_epoch_seed(config.seed, epoch))  # order, augmentation
+        train_loss, train_acc = train_one_epoch(model, optimizer, scheduler, train, config, generator,
+                                                desc=f"epoch {epoch}/{config.epochs}", progress=verbose)
         test_logits, test_loss = predict(model, test)
         row = {
             "epoch": epoch,
-            "train_loss": loss_sum.item() / len(train),
-            "train_acc": correct.item() / len(train) * 100,
+            "train_loss": train_loss,
+            "train_acc": train_acc,
             "test_loss": test_loss,
             "test_acc": (test_logits.argmax(1) == test.labels).float().mean().item() * 100,
             "lr": optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - started,
         }
         history.append(row)
-        metrics["history"] = history
-        metrics["wall_seconds"] = sum(r["seconds"] for r in history)
-        metrics["status"] = "complete" if epoch == config.epochs else "running"
-        metrics["summary"] = summarize(history)
+        metrics.update(history=history, wall_seconds=sum(r["seconds"] for r in history), summary=summarize(history),
+                       status="complete" if epoch == config.epochs else "running")
         save_checkpoint(run_dir / CHECKPOINT, {
             "model_name": config.model,
             "config": asdict(config),

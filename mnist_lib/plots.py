@@ -155,6 +155,20 @@ def augmentation_kinds(
     return _finish(fig, save)
 
 
+def class_balance(train_labels: torch.Tensor, test_labels: torch.Tensor, save: SavePath = None) -> Figure:
+    """Images per digit in each split."""
+    frame = pd.concat([
+        pd.DataFrame({"digit": labels.cpu().numpy(), "split": name})
+        for name, labels in (("train", train_labels), ("test", test_labels))
+    ])
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    sns.countplot(frame, x="digit", hue="split", ax=ax)
+    ax.set_xlabel("Digit")
+    ax.set_ylabel("Images")
+    ax.set_title("Class balance")
+    return _finish(fig, save)
+
+
 def per_class_accuracy(per_class: list[float], save: SavePath = None) -> Figure:
     """Bars of the accuracy (%) of each digit, e.g. engine.evaluate(...)["per_class_accuracy"]."""
     fig, ax = plt.subplots(figsize=(8, 3.5))
@@ -198,9 +212,16 @@ def accuracy_vs_parameters(metrics_list: list[dict], save: SavePath = None) -> F
     return _finish(fig, save)
 
 
-def _accuracy_line(table: pd.DataFrame, x: str, xlabel: str, title: str, save: SavePath) -> Figure:
+Tables = pd.DataFrame | dict[str, pd.DataFrame]
+
+
+def _accuracy_line(tables: Tables, x: str, xlabel: str, title: str, save: SavePath) -> Figure:
+    """One accuracy line per table; a dict {label: table} compares several models in one plot."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(table[x], table["accuracy"], marker="o")
+    for label, table in (tables.items() if isinstance(tables, dict) else [(None, tables)]):
+        ax.plot(table[x], table["accuracy"], marker="o", label=label)
+    if isinstance(tables, dict):
+        ax.legend()
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Test accuracy (%)")
     ax.set_title(title)
@@ -208,13 +229,13 @@ def _accuracy_line(table: pd.DataFrame, x: str, xlabel: str, title: str, save: S
     return _finish(fig, save)
 
 
-def noise_curve(table: pd.DataFrame, save: SavePath = None) -> Figure:
-    """Accuracy against noise std, from robustness.noise_robustness."""
+def noise_curve(table: Tables, save: SavePath = None) -> Figure:
+    """Accuracy against noise std, from robustness.noise_robustness (or {label: table} to compare)."""
     return _accuracy_line(table, "std", "Gaussian noise std (on [0, 1] pixels)", "Accuracy under pixel noise", save)
 
 
-def rotation_curve(table: pd.DataFrame, save: SavePath = None) -> Figure:
-    """Accuracy against rotation angle, from robustness.rotation_robustness."""
+def rotation_curve(table: Tables, save: SavePath = None) -> Figure:
+    """Accuracy against rotation angle, from robustness.rotation_robustness (or {label: table} to compare)."""
     return _accuracy_line(table, "degrees", "Rotation (degrees, positive = clockwise)", "Accuracy under rotation", save)
 
 

@@ -111,3 +111,10 @@ def robustness_report(model: nn.Module, split: TensorSplit, seed: int = 0) -> di
         "translation": translation_robustness(model, split),
         "stability": prediction_stability(model, split, seed=seed),
     }
+
+
+def compare(reports: dict[str, dict[str, pd.DataFrame]], kind: str) -> pd.DataFrame:
+    """One table of `kind` ("noise", "rotation", "translation", "stability") with a column per labelled report."""
+    tables = [report[kind].set_index([c for c in report[kind].columns if c not in ("accuracy", "unchanged")])
+              for report in reports.values()]
+    return pd.concat(tables, axis=1, keys=list(reports))
