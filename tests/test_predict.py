@@ -10,22 +10,9 @@ from PIL import Image
 
 from mnist_lib import predict
 from mnist_lib.data import load_split, mnist_dataset
-from mnist_lib.engine import load_checkpoint, model_from_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = 20
-
-
-# TEMPORARY: delete once training-logs/ holds the committed SuperLight run that tests/conftest.py points at.
-@pytest.fixture(scope="session")
-def trained_checkpoint() -> Path:
-    for path in sorted(Path("/tmp/runs").glob("superlight-*/checkpoint.pt"), key=lambda p: p.stat().st_mtime)[::-1]:
-        try:
-            model_from_checkpoint(load_checkpoint(path))
-            return path
-        except (ValueError, RuntimeError):
-            continue
-    pytest.skip("no /tmp/runs checkpoint fits the current model code")
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,9 @@
-from pathlib import Path
-
 import pytest
 import torch
 
 from mnist_lib import robustness
 from mnist_lib.data import denormalize, normalize
 from mnist_lib.engine import evaluate, load_checkpoint, model_from_checkpoint
-
-
-# TEMPORARY: delete once training-logs/ holds the committed SuperLight run that tests/conftest.py points at.
-@pytest.fixture(scope="session")
-def trained_checkpoint() -> Path:
-    for path in sorted(Path("/tmp/runs").glob("superlight-*/checkpoint.pt"), key=lambda p: p.stat().st_mtime)[::-1]:
-        try:
-            model_from_checkpoint(load_checkpoint(path))
-            return path
-        except (ValueError, RuntimeError):
-            continue
-    pytest.skip("no /tmp/runs checkpoint fits the current model code")
 
 
 @pytest.fixture(scope="module")
