@@ -57,6 +57,8 @@ FIGURES = {
                          ("Confusion matrix (counts)", "Predicted digit", "True digit")),
     "confusion_matrix_normalized": (lambda save: plots.confusion_matrix(*random_logits(), normalize=True, save=save),
                                     ("Confusion matrix (% of each true digit)", "Predicted digit", "True digit")),
+    "class_balance": (lambda save: plots.class_balance(torch.arange(50) % 10, torch.arange(20) % 10, save=save),
+                      ("Class balance", "Digit", "Images")),
     "per_class_accuracy": (lambda save: plots.per_class_accuracy([99.0 + d / 10 for d in range(10)], save=save),
                            ("Per-class test accuracy", "Digit", "Accuracy (%)")),
     "compare_runs": (lambda save: plots.compare_runs([METRICS, METRICS], labels=["a", "b"], save=save),
@@ -157,3 +159,11 @@ def test_save_run_figures_writes_curves_and_confusion_and_closes_them(tmp_path):
     for path in paths:
         assert_png(path)
     assert plt.get_fignums() == []
+
+
+def test_robustness_curves_compare_labelled_tables_in_one_plot():
+    tables = {"a": pd.DataFrame({"std": [0, 0.5], "accuracy": [99, 20]}),
+              "b": pd.DataFrame({"std": [0, 0.5], "accuracy": [98, 40]})}
+    ax = plots.noise_curve(tables).axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["a", "b"]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["a", "b"]

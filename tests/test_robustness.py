@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 import torch
 
@@ -67,3 +68,14 @@ def test_prediction_stability_is_seeded_and_high_under_small_noise(model, small_
     assert list(first.columns) == ["std", "unchanged", "accuracy"]
     assert first["unchanged"].between(95, 100).all()
     assert first["unchanged"].iloc[0] >= first["unchanged"].iloc[1]
+
+
+def test_compare_puts_each_labelled_report_side_by_side():
+    reports = {
+        name: {"stability": pd.DataFrame({"std": [0.01, 0.05], "unchanged": [u, u - 1], "accuracy": [a, a - 1]})}
+        for name, u, a in (("light", 99.0, 98.0), ("superlight", 99.5, 99.0))
+    }
+    table = robustness.compare(reports, "stability")
+    assert table.index.tolist() == [0.01, 0.05]
+    assert table[("superlight", "accuracy")].tolist() == [99.0, 98.0]
+    assert table[("light", "unchanged")].tolist() == [99.0, 98.0]
