@@ -71,3 +71,12 @@ def test_data_dir_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path))
     assert resolve_data_dir() == tmp_path.resolve()
     assert resolve_data_dir("elsewhere").name == "elsewhere"
+
+
+@pytest.mark.parametrize("n", [128, 96, 1])
+def test_sampling_grid_matches_affine_grid_bit_for_bit(n):
+    from mnist_lib.data import affine_matrices, sampling_grid
+
+    matrices = affine_matrices(n, AugmentConfig(), torch.Generator().manual_seed(n), "cpu")
+    expected = torch.nn.functional.affine_grid(matrices, [n, 1, 28, 28], align_corners=False)
+    assert torch.equal(sampling_grid(matrices, 28, 28), expected)
