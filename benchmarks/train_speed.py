@@ -3,7 +3,9 @@
 Run from the repo root (MNIST from --data-dir or $MNIST_DATA_DIR):
     python benchmarks/train_speed.py [--skip-full-run]
 
-(a) augmented-batch throughput with no model, (b) one SuperLight training epoch fed each way,
+(a) augmented-batch throughput with no model: median of full passes over the 60k training images (the
+    torchvision loader's worker start-up is part of every pass, as it is of every epoch);
+(b) one SuperLight training epoch fed each way;
 (c) the wall time of a complete 15-epoch SuperLight run (augmentation + test evaluation every epoch).
 Ends with machine-readable lines: data_ratio=, epoch_ratio=, full_run_seconds=.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import tempfile
 import time
 
@@ -37,14 +40,15 @@ def tensor_batches(train, seed: int = 0):
         yield augment_batch(images, generator), labels
 
 
-def throughput(batches, limit: int) -> float:
-    """Images per second drawn from an iterator of (images, labels), over `limit` images."""
-    seen, started = 0, time.perf_counter()
-    for images, _ in batches:
-        seen += len(images)
-        if seen >= limit:
-            break
-    return seen / (time.perf_counter() - started)
+def throughput(make_batches, repeats: int) -> float:
+    """Median images per second over `repeats` full passes of a fresh iterator of (images, labels) batches."""
+    rates = []
+    for _ in range(repeats):
+        seen, started = 0, time.perf_counter()
+        for images, _ in make_batches():
+            seen += len(images)
+        rates.append(seen / (time.perf_counter() - started))
+    return statistics.median(rates)
 
 
 def train_epoch(batches, steps_per_epoch: int) -> float:
@@ -65,7 +69,7 @@ def train_epoch(batches, steps_per_epoch: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="folder holding MNIST/raw (default: $MNIST_DATA_DIR, else data/)")
-    parser.add_argument("--images", type=int, default=30_000, help="images drawn per pipeline in part (a)")
+    parser.add_argument("--repeats", type=int, default=3, help="full passes per pipeline in part (a); median")
     parser.add_argument("--skip-full-run", action="store_true", help="leave out part (c)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads")
@@ -82,9 +86,8 @@ def main() -> None:
 
     train = load_split(True, args.data_dir, download=False)
     steps = -(-len(train) // BATCH)
-    throughput(tensor_batches(train), 2_000)  # warm-up
-    tensor_rate = throughput(tensor_batches(train), args.images)
-    torchvision_rate = throughput(iter(torchvision_loader(args.data_dir)), args.images)
+    tensor_rate = throughput(lambda: tensor_batches(train), args.repeats)
+    torchvision_rate = throughput(lambda: iter(torchvision_loader(args.data_dir)), args.repeats)
     data_ratio = tensor_rate / torchvision_rate
     print("(a) augmented batches, no model (images/s)")
     print(f"    tensor pipeline (affine_grid/grid_sample per batch): {tensor_rate:10,.0f}")

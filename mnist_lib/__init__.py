@@ -1,7 +1,7 @@
 """Tiny MNIST CNNs: tensor data pipeline, model registry, training engine and analysis tools."""
 
 from .data import AugmentConfig, load_split
-from .engine import TrainConfig, evaluate, fit, load_checkpoint, model_from_checkpoint
+from .engine import TrainConfig, fit, load_checkpoint, model_from_checkpoint
 from .models import MODELS, count_parameters, create_model
 
 __all__ = [
@@ -10,7 +10,6 @@ __all__ = [
     "TrainConfig",
     "count_parameters",
     "create_model",
-    "evaluate",
     "fit",
     "load_checkpoint",
     "load_split",

@@ -112,11 +112,11 @@ def readme_with_results(readme: str, table: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mnist_lib.records", description=__doc__)
-    parser.add_argument("--root", help="runs folder (default: training-logs/)")
+    parser.add_argument("--root", help="runs folder (default: the repo's training-logs/, not $MNIST_RUNS_DIR)")
     parser.add_argument("--update-readme", action="store_true", help="rewrite README.md's results table")
     parser.add_argument("--check", action="store_true", help="exit 1 if README.md's table is stale")
     args = parser.parse_args(argv)
-    table = markdown_table(results_table(series_runs(args.root)))
+    table = markdown_table(results_table(series_runs(args.root or committed_runs_dir())))
     if not (args.update_readme or args.check):
         print(table)
         return 0

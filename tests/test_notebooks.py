@@ -53,7 +53,6 @@ def test_papermill_rejects_bad_epochs_within_seconds(tmp_path, value):
         cwd=REPO, capture_output=True, text=True, timeout=180,
     )
     assert done.returncode != 0
-    assert "ValueError" in done.stderr and f"epochs={value!r}" in done.stderr.replace('"', "'")
-    assert "epochs must be a positive integer" in done.stderr
+    assert "ValueError: epochs=" in done.stderr and "epochs must be a positive integer" in done.stderr
     assert time.perf_counter() - started < 90
     assert (set(runs.iterdir()) if runs.exists() else set()) == before  # no run was started
