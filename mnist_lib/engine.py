@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
@@ -133,16 +134,17 @@ def summarize(history: list[dict], last: int = 3) -> dict:
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write to a temp file, then rename over `path`."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(payload)
     os.replace(tmp, path)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    """torch.save to a temp file, then rename: a kill mid-write never leaves a broken checkpoint."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """Written atomically: a kill mid-write never leaves a broken checkpoint."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 class CheckpointError(ValueError):

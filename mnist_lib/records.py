@@ -20,10 +20,6 @@ def committed_runs_dir() -> Path:
     return repo_root() / "training-logs"
 
 
-def load_metrics(run_dir: str | Path) -> dict:
-    return json.loads((Path(run_dir) / METRICS).read_text())
-
-
 def list_runs(root: str | Path | None = None, complete_only: bool = True) -> list[dict]:
     """metrics.json of every run under `root` (default: the runs dir), oldest first; adds a 'path' key."""
     runs = []
