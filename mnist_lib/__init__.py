@@ -1,17 +1,27 @@
-"""Tiny MNIST CNNs: tensor data pipeline, model registry, training engine and analysis tools."""
+"""Tiny MNIST CNNs: tensor data pipeline, model registry, training loop, run records and analysis tools.
 
+Modules, lowest first (each imports only from the ones above it in this list; tests/test_layout.py checks):
+errors, data, models, config, training, runs, records, plots, anatomy, robustness, images, notebook, cli.
+"""
+
+from .config import TrainConfig
 from .data import AugmentConfig, load_split
-from .engine import TrainConfig, fit, load_checkpoint, model_from_checkpoint
+from .errors import ConfigError, UserError
 from .models import MODELS, count_parameters, create_model
+from .runs import Run, load_checkpoint, load_model, model_from_checkpoint, train
 
 __all__ = [
     "MODELS",
     "AugmentConfig",
+    "ConfigError",
+    "Run",
     "TrainConfig",
+    "UserError",
     "count_parameters",
     "create_model",
-    "fit",
     "load_checkpoint",
+    "load_model",
     "load_split",
     "model_from_checkpoint",
+    "train",
 ]

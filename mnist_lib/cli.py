@@ -1,9 +1,26 @@
-"""Shared command-line plumbing: one-line errors instead of tracebacks."""
+"""The command line: `python -m mnist_lib COMMAND ...` with COMMAND one of train, evaluate, predict, records.
+
+One convention for all: a bad argument or input prints one line `python -m mnist_lib COMMAND: error: ...`
+naming what was wrong and what is allowed, and exits 2 (1 when a resource is missing or an image unreadable);
+nothing already written is touched. Unexpected errors are bugs and keep their traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
+import typing
+
+from . import images, plots, records, runs
+from .config import TrainConfig
+from .data import load_split
+from .errors import ConfigError, UserError
+from .training import evaluate as evaluate_model
+from .training import logits, pick_device
+
+PROG = "python -m mnist_lib"
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -13,11 +30,149 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def fail(prog: str, message: str, status: int = 2) -> int:
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    return status
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object such as '{{\"dropout\": 0.1}}'")
+    return value
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """A flag for every TrainConfig field (`--batch-size`, `--augment/--no-augment`, ...), help from its field.
+
+    Flags left out are absent from the parsed namespace, so a resumed run can tell what was asked for."""
+    hints = typing.get_type_hints(TrainConfig)
+    for spec in dataclasses.fields(TrainConfig):
+        flag = "--" + spec.name.replace("_", "-")
+        default = spec.default_factory() if spec.default is dataclasses.MISSING else spec.default
+        kwargs = {"default": argparse.SUPPRESS, "help": f"{spec.metadata['help']} (default: {default!r})"}
+        kind = hints[spec.name]
+        if kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = _json_object if kind is dict else next(t for t in typing.get_args(kind) or (kind,)
+                                                                  if t is not type(None))
+            kwargs["metavar"] = spec.name.upper()
+        parser.add_argument(flag, **kwargs)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="folder holding MNIST/raw (default: $MNIST_DATA_DIR, else ./data)")
+    parser.add_argument("--data-dir", help="folder holding MNIST/raw (default: $MNIST_DATA_DIR, else data/)")
     parser.add_argument("--no-download", action="store_true", help="never download MNIST; fail if it is absent")
+
+
+def train_command(args: argparse.Namespace) -> int:
+    given = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(TrainConfig)
+             if hasattr(args, spec.name)}
+    if args.resume:
+        if args.out:
+            raise ConfigError("--out cannot be used with --resume: a resumed run stays in its own folder")
+        recorded = TrainConfig.from_dict(runs.load_checkpoint(args.resume)["config"])
+        config = dataclasses.replace(recorded, **given)
+    else:
+        config = TrainConfig(**given)
+    run = runs.train(config, data_dir=args.data_dir, download=not args.no_download, runs_dir=args.out,
+                     resume=args.resume)
+    trained = TrainConfig.from_dict(run.metrics["config"])
+    test = load_split(False, args.data_dir, pick_device(trained.device), not args.no_download, trained.test_limit)
+    if len(run.history) == trained.epochs:
+        plots.save_run_figures(run.run_dir, run.metrics, logits(run.model, test), test.labels)
+    return 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    state = runs.load_checkpoint(args.checkpoint)
+    device = pick_device(args.device)
+    model = runs.model_from_checkpoint(state, device, source=args.checkpoint)
+    result = {"checkpoint": args.checkpoint, "model": state["model_name"], "parameters": state["parameters"],
+              "epoch": len(state["history"]),
+              **evaluate_model(model, load_split(False, args.data_dir, device, not args.no_download))}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['model']} ({result['parameters']:,} parameters, epoch {result['epoch']}) on "
+          f"{result['count']:,} test images: loss {result['loss']:.4f}, accuracy {result['accuracy']:.2f}%")
+    print("per class: " + "  ".join(f"{d}: {a:.2f}%" for d, a in enumerate(result["per_class_accuracy"])))
+    return 0
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    model = runs.load_model(args.checkpoint)
+    readable, inputs = [], []
+    for path in args.images:
+        try:
+            inputs.append(images.preprocess(images.read_image(path)))
+            readable.append(path)
+        except images.ImageError as error:
+            print(f"{path}: error: {error}", file=sys.stderr)
+    for path, top3 in zip(readable, images.top3(model, inputs) if inputs else [], strict=True):
+        if args.json:
+            print(json.dumps({"path": path, **top3[0], "top3": top3}))
+        else:
+            print(f"{path}: {top3[0]['digit']} (p={top3[0]['probability']:.3f})")
+    return 1 if len(readable) < len(args.images) else 0
+
+
+def records_command(args: argparse.Namespace) -> int:
+    if args.check:
+        if not records.sync_readme(write=False, root=args.root):
+            print("README.md results table is stale: run python -m mnist_lib records --update-readme")
+            return 1
+        return 0
+    if args.update_readme:
+        records.sync_readme(write=True, root=args.root)
+        print("README.md results table is up to date")
+        return 0
+    print(records.readme_table(args.root))
+    return 0
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description="Tiny MNIST CNNs: train, evaluate, predict, and the record.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+
+    train = commands.add_parser("train", help="train a model and record the run under training-logs/",
+                                description="Train a model and record the run (train.log, metrics.json, "
+                                            "checkpoint.pt, figures) in a new run folder.")
+    add_config_arguments(train)
+    train.add_argument("--out", help="folder for run folders (default: $MNIST_RUNS_DIR, else training-logs/)")
+    train.add_argument("--resume", metavar="CHECKPOINT",
+                       help="continue a run from its checkpoint.pt with its recorded settings (only --device "
+                            "may change; a setting that differs is refused)")
+    add_data_arguments(train)
+    train.set_defaults(handler=train_command)
+
+    evaluate = commands.add_parser("evaluate", help="test-set loss and accuracy of a checkpoint")
+    evaluate.add_argument("checkpoint")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda or mps")
+    add_data_arguments(evaluate)
+    evaluate.set_defaults(handler=evaluate_command)
+
+    predict = commands.add_parser("predict", help="classify image files of single digits",
+                                  description="Classify image files (any size or colour) of single digits. "
+                                              "Exit 0: all predicted; 1: some file unreadable or blank.")
+    predict.add_argument("checkpoint", help="checkpoint.pt of a training run")
+    predict.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) of single digits")
+    predict.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
+    predict.set_defaults(handler=predict_command)
+
+    record = commands.add_parser("records", help="the committed results table (README.md)")
+    record.add_argument("--root", help="runs folder (default: the repo's training-logs/, not $MNIST_RUNS_DIR)")
+    action = record.add_mutually_exclusive_group()
+    action.add_argument("--update-readme", action="store_true", help="rewrite README.md's results table")
+    action.add_argument("--check", action="store_true", help="exit 1 if README.md's results table is stale")
+    record.set_defaults(handler=records_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except UserError as error:
+        print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
+        return error.exit_code

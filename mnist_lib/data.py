@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torchvision import datasets, transforms
 
+from .errors import UserError
+
 MEAN, STD = 0.1307, 0.3081
 MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -21,8 +23,10 @@ MNIST_FILES = (
 )
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(UserError, FileNotFoundError):
     """MNIST is not on disk and may not be downloaded."""
+
+    exit_code = 1
 
 
 def repo_root() -> Path:

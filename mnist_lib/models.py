@@ -1,13 +1,16 @@
-"""The three iterations, created by name: `create_model("superlight")`."""
+"""The three iterations, created by name: `create_model("superlight")`, or `create_model("lightest", dropout=0.1)`."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-MODELS: dict[str, Callable[[], nn.Module]] = {}
+from .errors import ConfigError
+
+MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register(name: str):
@@ -18,10 +21,21 @@ def register(name: str):
     return add
 
 
-def create_model(name: str) -> nn.Module:
+def check_model(name: str, kwargs: dict | None = None) -> None:
+    """ConfigError unless `name` is registered and takes `kwargs` as keyword arguments."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(MODELS))}")
-    return MODELS[name]()
+        raise ConfigError(f"model={name!r} is invalid: model must be one of {', '.join(sorted(MODELS))}")
+    signature = inspect.signature(MODELS[name])
+    try:
+        signature.bind(**(kwargs or {}))
+    except TypeError:
+        takes = ", ".join(signature.parameters) or "no arguments"
+        raise ConfigError(f"model_args={kwargs!r} is invalid: {name} takes {takes}") from None
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    check_model(name, kwargs)
+    return MODELS[name](**kwargs)
 
 
 def count_parameters(model: nn.Module) -> int:

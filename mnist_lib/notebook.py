@@ -1,28 +1,40 @@
-"""Small helpers that keep the notebooks thin: parameter checking and the Results table."""
+"""What keeps the notebooks thin: their papermill parameters checked against TrainConfig, and the Results table."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import MISSING, fields
+
 import pandas as pd
 
-from .engine import TrainConfig
+from .config import TrainConfig
+from .errors import ConfigError
+
+PATH_PARAMETERS = ("data_dir", "out_dir")  # where MNIST is read and runs are written; not part of a run's config
+NOT_PARAMETERS = ("model", "model_args")  # fixed by each notebook (model_args may still be passed with -y)
 
 
-def check_path_parameter(name: str, value) -> None:
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{name}={value!r} is invalid: {name} must be a path string or None")
+def parameter_defaults() -> dict:
+    """What an iteration notebook's parameters cell declares: TrainConfig's settings with their defaults, then
+    the two paths. tests/test_notebooks.py holds every notebook's cell to this."""
+    defaults = {spec.name: spec.default for spec in fields(TrainConfig)
+                if spec.name not in NOT_PARAMETERS and spec.default is not MISSING}
+    return {**defaults, **dict.fromkeys(PATH_PARAMETERS)}
 
 
-def configure(model: str, *, data_dir=None, out_dir=None, **params) -> TrainConfig:
-    """Validate papermill parameters (papermill does no type checking) into a TrainConfig.
+def configure(model: str, namespace: Mapping) -> TrainConfig:
+    """The TrainConfig of a notebook run: the settings found by name in `namespace` (the notebook's globals,
+    after papermill injected its parameters), validated — papermill itself checks no types.
 
-    Raises ValueError naming the first bad parameter, e.g. `-p epochs abc` or `-p epochs -1`.
+    Raises ConfigError naming the first bad parameter, e.g. `-p epochs abc` or `-p epochs -1`.
     """
-    check_path_parameter("data_dir", data_dir)
-    check_path_parameter("out_dir", out_dir)
-    unknown = set(params) - set(TrainConfig.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {sorted(unknown)}; known: {sorted(TrainConfig.__dataclass_fields__)}")
-    return TrainConfig(model=model, **params).validate()
+    for name in PATH_PARAMETERS:
+        value = namespace.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{name}={value!r} is invalid: {name} must be a path string or None")
+    settings = {spec.name: namespace[spec.name] for spec in fields(TrainConfig)
+                if spec.name != "model" and spec.name in namespace}
+    return TrainConfig(model=model, **settings).validate()
 
 
 def run_summary(metrics: dict) -> pd.DataFrame:

@@ -14,8 +14,9 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .config import TrainConfig
 from .data import AugmentConfig, augment_batch, denormalize
-from .engine import TrainConfig, lr_schedule
+from .training import lr_schedule
 
 SavePath = str | os.PathLike | None
 CURVES = "curves.png"
@@ -170,7 +171,7 @@ def class_balance(train_labels: torch.Tensor, test_labels: torch.Tensor, save: S
 
 
 def per_class_accuracy(per_class: list[float], save: SavePath = None) -> Figure:
-    """Bars of the accuracy (%) of each digit, e.g. engine.evaluate(...)["per_class_accuracy"]."""
+    """Bars of the accuracy (%) of each digit, e.g. training.evaluate(...)["per_class_accuracy"]."""
     fig, ax = plt.subplots(figsize=(8, 3.5))
     bars = ax.bar(range(len(per_class)), per_class, color="tab:blue")
     ax.bar_label(bars, fmt="%.1f", fontsize=8)

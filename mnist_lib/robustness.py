@@ -2,7 +2,7 @@
 
 Perturbations act on [0, 1] pixels (before normalisation), like the augmentation in `data`. A zero
 perturbation returns the images untouched (a grid_sample identity is not bit-exact), so accuracy at zero
-is exactly `engine.evaluate`'s.
+is exactly `training.evaluate`'s.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import TensorSplit, denormalize, normalize
-from .engine import evaluate, predict
+from .training import evaluate, logits
 
 NOISE_STDS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 ROTATIONS = tuple(range(-45, 46, 5))
@@ -91,10 +91,10 @@ def prediction_stability(
     model: nn.Module, split: TensorSplit, stds: Iterable[float] = STABILITY_STDS, seed: int = 0
 ) -> pd.DataFrame:
     """Share (%) of predictions unchanged under seeded pixel noise, and the accuracy under that noise."""
-    clean = predict(model, split)[0].argmax(1)
+    clean = logits(model, split).argmax(1)
     rows = []
     for std in stds:
-        noisy = predict(model, TensorSplit(add_noise(split.images, std, seed), split.labels))[0].argmax(1)
+        noisy = logits(model, TensorSplit(add_noise(split.images, std, seed), split.labels)).argmax(1)
         rows.append({
             "std": std,
             "unchanged": (noisy == clean).float().mean().item() * 100,

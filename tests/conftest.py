@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from mnist_lib.data import MNIST_FILES, load_split, resolve_data_dir
-from mnist_lib.records import find_run
+from mnist_lib.runs import find_run
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,8 +6,9 @@ import sys
 import pytest
 import torch
 
-from mnist_lib import evaluate, train
-from mnist_lib.engine import TrainConfig, fit
+from mnist_lib import cli
+from mnist_lib.config import TrainConfig
+from mnist_lib.runs import train
 
 
 def digest(path):
@@ -16,8 +17,8 @@ def digest(path):
 
 @pytest.fixture
 def bad_files(tmp_path, small_train, full_test):
-    good = fit(TrainConfig(epochs=1, seed=3), train=small_train, test=full_test, runs_dir=tmp_path / "runs",
-               verbose=False).checkpoint
+    good = train(TrainConfig(epochs=1, seed=3), train_split=small_train, test_split=full_test,
+                 runs_dir=tmp_path / "runs", verbose=False).checkpoint
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     text = tmp_path / "notes.txt"
@@ -27,9 +28,9 @@ def bad_files(tmp_path, small_train, full_test):
     return {"good": good, "truncated": truncated, "text": text, "foreign": foreign, "missing": tmp_path / "nope.pt"}
 
 
-def run_main(main, argv, capsys):
+def run_main(argv, capsys):
     try:
-        status = main(argv)
+        status = cli.main(argv)
     except SystemExit as exit_:  # argparse errors
         status = exit_.code
     captured = capsys.readouterr()
@@ -42,14 +43,16 @@ def run_main(main, argv, capsys):
         (["--epochs", "0"], "epochs must be a positive integer"),
         (["--epochs", "-3"], "epochs must be a positive integer"),
         (["--epochs", "ten"], "--epochs: invalid int value"),
+        (["--model-args", "dropout"], "is not a JSON object"),
+        (["--model", "light", "--model-args", '{"dropout": 0.1}'], "light takes no arguments"),
         (["--model", "vgg"], "model must be one of light, lightest, superlight"),
         (["--batch-size", "0"], "batch_size must be a positive integer"),
         (["--lr", "-1"], "lr must be a number"),
     ],
 )
 def test_train_rejects_bad_values_in_one_line(argv, expected, capsys, tmp_path):
-    status, err = run_main(train.main, [*argv, "--out", str(tmp_path / "runs"), "--no-download"], capsys)
-    assert status != 0 and len(err) == 1 and expected in err[0]
+    status, err = run_main(["train", *argv, "--out", str(tmp_path / "runs"), "--no-download"], capsys)
+    assert status == 2 and len(err) == 1 and expected in err[0], err
     assert not (tmp_path / "runs").exists()  # nothing written
 
 
@@ -57,36 +60,74 @@ def test_train_rejects_bad_values_in_one_line(argv, expected, capsys, tmp_path):
 def test_bad_checkpoints_are_rejected_and_left_untouched(kind, bad_files, capsys, data_dir):
     path = bad_files[kind]
     before = digest(path) if path.exists() else None
-    for main, argv in ((train.main, ["--resume", str(path)]), (evaluate.main, [str(path)])):
-        status, err = run_main(main, [*argv, "--data-dir", str(data_dir), "--no-download"], capsys)
+    for argv in (["train", "--resume", str(path)], ["evaluate", str(path)]):
+        status, err = run_main([*argv, "--data-dir", str(data_dir), "--no-download"], capsys)
         assert status == 2 and len(err) == 1 and str(path) in err[0], err
     assert (digest(path) if path.exists() else None) == before
 
 
 def test_missing_data_is_one_clear_line(tmp_path, capsys):
-    status, err = run_main(train.main, ["--epochs", "1", "--data-dir", str(tmp_path), "--no-download",
-                                        "--out", str(tmp_path / "runs")], capsys)
+    status, err = run_main(["train", "--epochs", "1", "--data-dir", str(tmp_path), "--no-download",
+                            "--out", str(tmp_path / "runs")], capsys)
     assert status == 1 and len(err) == 1 and "MNIST not found" in err[0] and "MNIST_DATA_DIR" in err[0]
 
 
 def test_evaluate_prints_the_accuracy_the_run_recorded(bad_files, data_dir, capsys):
-    status, _ = run_main(evaluate.main, [str(bad_files["good"]), "--data-dir", str(data_dir), "--no-download",
-                                         "--json"], capsys)
-    # run_main consumed stderr only; the JSON went to stdout before capture was read
-    assert status == 0
+    assert cli.main(["evaluate", str(bad_files["good"]), "--data-dir", str(data_dir), "--no-download", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
     recorded = json.loads((bad_files["good"].parent / "metrics.json").read_text())["summary"]["final_test_acc"]
-    result = evaluate.evaluate_checkpoint(bad_files["good"], data_dir, download=False)
     assert result["accuracy"] == pytest.approx(recorded, abs=1e-9) and result["count"] == 10000
     assert len(result["per_class_accuracy"]) == 10
 
 
-def test_module_entry_points_run(tmp_path, data_dir):
-    done = subprocess.run([sys.executable, "-m", "mnist_lib.train", "--epochs", "1", "--train-limit", "500",
+def test_resume_refuses_changed_settings_and_a_complete_run(bad_files, data_dir, capsys, tmp_path):
+    run_dir = bad_files["good"].parent
+    before = {p.name: digest(p) for p in run_dir.iterdir()}
+    common = ["--data-dir", str(data_dir), "--no-download"]
+    for extra, expected in ((["--epochs", "4"], "epochs differ from the run's"),
+                            ([], "is complete (1/1 epochs)"),
+                            (["--out", str(tmp_path)], "--out cannot be used with --resume")):
+        status, err = run_main(["train", "--resume", str(bad_files["good"]), *extra, *common], capsys)
+        assert status == 2 and len(err) == 1 and expected in err[0], err
+    assert {p.name: digest(p) for p in run_dir.iterdir()} == before
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "--device", "cuda:7"], "no such CUDA device"),
+    (["evaluate", "GOOD", "--device", "cuda:7"], "no such CUDA device"),
+    (["train", "--epochs", "1", "--train-limit", "300", "--out", "FILE"], "cannot create a run folder"),
+])
+def test_unusable_devices_and_paths_are_one_line(argv, expected, bad_files, data_dir, capsys, tmp_path):
+    afile = tmp_path / "a-file"
+    afile.write_text("keep me")
+    argv = [str(bad_files["good"]) if a == "GOOD" else str(afile / "runs") if a == "FILE" else a for a in argv]
+    status, err = run_main([*argv, "--data-dir", str(data_dir), "--no-download"], capsys)
+    assert status == 2 and len(err) == 1 and expected in err[0], err
+    assert afile.read_text() == "keep me"
+
+
+def test_a_checkpoint_that_does_not_fit_the_model_is_one_line(bad_files, data_dir, capsys, tmp_path):
+    state = torch.load(bad_files["good"], weights_only=True)
+    state["state_dict"] = {k: v[..., :1] if v.dim() else v for k, v in state["state_dict"].items()}
+    misfit = tmp_path / "misfit.pt"
+    torch.save(state, misfit)
+    state["model_name"] = "vgg"
+    unknown = tmp_path / "unknown.pt"
+    torch.save(state, unknown)
+    for path in (misfit, unknown):
+        for argv in (["evaluate", str(path)], ["train", "--resume", str(path)]):
+            status, err = run_main([*argv, "--data-dir", str(data_dir), "--no-download"], capsys)
+            assert status == 2 and len(err) == 1 and "does not fit" in err[0], err
+
+
+def test_module_entry_point_runs(tmp_path, data_dir):
+    done = subprocess.run([sys.executable, "-m", "mnist_lib", "train", "--epochs", "1", "--train-limit", "500",
                            "--data-dir", str(data_dir), "--no-download", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "done: final-epoch test acc" in done.stdout + done.stderr
     checkpoint = next(tmp_path.glob("*/checkpoint.pt"))
-    shown = subprocess.run([sys.executable, "-m", "mnist_lib.evaluate", str(checkpoint), "--data-dir",
+    assert (checkpoint.parent / "curves.png").stat().st_size > 0
+    shown = subprocess.run([sys.executable, "-m", "mnist_lib", "evaluate", str(checkpoint), "--data-dir",
                             str(data_dir), "--no-download"], capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0 and "accuracy" in shown.stdout and "per class" in shown.stdout

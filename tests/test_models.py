@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from mnist_lib.anatomy import final_receptive_field
+from mnist_lib.errors import ConfigError
 from mnist_lib.models import MODELS, count_parameters, create_model
 
 
@@ -27,8 +28,15 @@ def test_last_conv_before_the_classifier_sees_the_whole_image(name):
 
 
 def test_registry_rejects_unknown_name():
-    with pytest.raises(ValueError, match="choose one of"):
+    with pytest.raises(ConfigError, match="model must be one of light, lightest, superlight"):
         create_model("resnet")
+    with pytest.raises(ConfigError, match="lightest takes dropout"):
+        create_model("lightest", width=4)
+
+
+def test_model_kwargs_reach_the_model():
+    dropouts = {m.p for m in create_model("lightest", dropout=0.2).modules() if isinstance(m, torch.nn.Dropout)}
+    assert dropouts == {0.2}
 
 
 def test_lightest_and_superlight_use_batchnorm_light_does_not():

@@ -1,5 +1,6 @@
 """Notebook structure and papermill parameter checking (nbval re-executes the notebooks themselves)."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from mnist_lib.notebook import parameter_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -42,6 +45,15 @@ def test_iteration_tells_target_results_analysis(path):
     assert "PLACEHOLDER" not in "".join(c.source for c in notebook.cells)
 
 
+@pytest.mark.parametrize("path", ITERATIONS, ids=lambda p: p.name)
+def test_parameters_cell_declares_the_config_settings_with_their_defaults(path):
+    """The settings live in TrainConfig; each iteration notebook's parameters cell mirrors them exactly."""
+    cell = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    declared = {node.target.id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body
+                if isinstance(node, ast.AnnAssign)}
+    assert declared == parameter_defaults()
+
+
 @pytest.mark.parametrize("value", ["-1", "abc"])
 def test_papermill_rejects_bad_epochs_within_seconds(tmp_path, value):
     runs = Path(os.environ["MNIST_RUNS_DIR"])
@@ -53,6 +65,6 @@ def test_papermill_rejects_bad_epochs_within_seconds(tmp_path, value):
         cwd=REPO, capture_output=True, text=True, timeout=180,
     )
     assert done.returncode != 0
-    assert "ValueError: epochs=" in done.stderr and "epochs must be a positive integer" in done.stderr
+    assert "ConfigError: epochs=" in done.stderr and "epochs must be a positive integer" in done.stderr
     assert time.perf_counter() - started < 90
     assert (set(runs.iterdir()) if runs.exists() else set()) == before  # no run was started

@@ -6,8 +6,9 @@ import torch
 from matplotlib.figure import Figure
 
 from mnist_lib import plots
+from mnist_lib.config import TrainConfig
 from mnist_lib.data import AugmentConfig, denormalize, normalize
-from mnist_lib.engine import TrainConfig, lr_schedule
+from mnist_lib.training import lr_schedule
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HISTORY = [

@@ -4,7 +4,8 @@ import torch
 
 from mnist_lib import robustness
 from mnist_lib.data import denormalize, normalize
-from mnist_lib.engine import evaluate, load_checkpoint, model_from_checkpoint
+from mnist_lib.runs import load_checkpoint, model_from_checkpoint
+from mnist_lib.training import evaluate
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mnist_lib.records import committed_runs_dir, find_run
+from mnist_lib.config import TrainConfig
+from mnist_lib.records import committed_runs_dir
+from mnist_lib.runs import find_run
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +54,7 @@ def test_fresh_notebook_run_meets_its_target(model):
 def test_fresh_run_reproduces_the_committed_run(model):
     fresh = fresh_run(model)
     committed = find_run(model, augment=True, seed=1, root=committed_runs_dir())
-    assert fresh["config"] == committed["config"]
+    assert TrainConfig.from_dict(fresh["config"]) == TrainConfig.from_dict(committed["config"])
     assert abs(fresh["summary"]["final_test_acc"] - committed["summary"]["final_test_acc"]) <= 0.1
 
 

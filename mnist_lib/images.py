@@ -1,22 +1,15 @@
-"""Classify image files with a trained checkpoint: `python -m mnist_lib.predict CKPT IMAGE [IMAGE ...] [--json]`.
-
-Images of any size and colour are turned into MNIST-like digits first (see `preprocess`).
-Exit status: 0 all predicted, 1 some image could not be read or held no digit, 2 unusable checkpoint.
-"""
+"""Image files of single digits to MNIST-style input, and the model's top-3 answer for them."""
 
 from __future__ import annotations
-
-import argparse
-import json
-import sys
 
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import nn
 from torchvision.transforms.functional import pil_to_tensor
 
 from .data import normalize
-from .engine import CheckpointError, load_checkpoint, model_from_checkpoint
+from .errors import UserError
 
 DIGIT_BOX = 20  # MNIST digits were fitted into 20x20, then centred by mass in 28x28
 SIDE = 28
@@ -24,7 +17,13 @@ INK_THRESHOLD = 0.25  # of the contrast-stretched image: what counts as digit fo
 MIN_CONTRAST = 0.1  # brightest pixel above the background by less than this: no digit
 
 
-class BlankImageError(ValueError):
+class ImageError(UserError):
+    """A file that cannot be read as a picture of a digit."""
+
+    exit_code = 1
+
+
+class BlankImageError(ImageError):
     """The image holds no visible digit."""
 
 
@@ -72,53 +71,24 @@ def preprocess(image: Image.Image) -> torch.Tensor:
 
 
 def read_image(path: str) -> Image.Image:
-    """Open and decode an image file, upright per its EXIF orientation; ValueError with a short reason."""
+    """Open and decode an image file, upright per its EXIF orientation; ImageError with a short reason."""
     try:
         with Image.open(path) as image:
             image.load()
             return ImageOps.exif_transpose(image)
     except FileNotFoundError:
-        raise ValueError("no such file") from None
+        raise ImageError("no such file") from None
+    except IsADirectoryError:
+        raise ImageError("a folder, not an image file") from None
     except UnidentifiedImageError:
-        raise ValueError("not a readable image file") from None
+        raise ImageError("not a readable image file") from None
     except (OSError, Image.DecompressionBombError) as error:
-        raise ValueError(f"cannot decode image ({error})") from None
+        raise ImageError(f"cannot decode image ({error})") from None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mnist_lib.predict", description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", help="checkpoint.pt of a training run")
-    parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) of single digits")
-    parser.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
-    args = parser.parse_args(argv)
-
-    try:
-        model = model_from_checkpoint(load_checkpoint(args.checkpoint))
-    except (ValueError, RuntimeError) as error:  # CheckpointError, an unknown model name, weights of another shape
-        reason = str(error).splitlines()[0]
-        if not isinstance(error, CheckpointError):
-            reason = f"{args.checkpoint} does not fit the current model code ({reason.rstrip(':')})"
-        print(f"error: {reason}", file=sys.stderr)
-        return 2
-
-    readable, inputs = [], []
-    for path in args.images:
-        try:
-            inputs.append(preprocess(read_image(path)))
-            readable.append(path)
-        except ValueError as error:
-            print(f"{path}: error: {error}", file=sys.stderr)
-    if inputs:
-        with torch.inference_mode():  # one batch: much faster than image by image on a busy CPU
-            values, digits = model(torch.stack(inputs)).softmax(1).topk(3)
-        for path, top_values, top_digits in zip(readable, values.tolist(), digits.tolist(), strict=True):
-            top3 = [{"digit": d, "probability": round(p, 4)} for d, p in zip(top_digits, top_values, strict=True)]
-            if args.json:
-                print(json.dumps({"path": path, **top3[0], "top3": top3}))
-            else:
-                print(f"{path}: {top_digits[0]} (p={top_values[0]:.3f})")
-    return 1 if len(readable) < len(args.images) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+@torch.inference_mode()
+def top3(model: nn.Module, inputs: list[torch.Tensor]) -> list[list[dict]]:
+    """For each preprocessed (1, 28, 28) input: the three likeliest digits with their probabilities."""
+    values, digits = model.eval()(torch.stack(inputs)).softmax(1).topk(3)  # one batch for all images
+    return [[{"digit": d, "probability": round(p, 4)} for d, p in zip(top_digits, top_values, strict=True)]
+            for top_values, top_digits in zip(values.tolist(), digits.tolist(), strict=True)]

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mnist_lib import predict
+from mnist_lib import cli, images
 from mnist_lib.data import load_split, mnist_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def pictures(mnist_test) -> dict[str, list[Image.Image]]:
 
 def test_preprocess_reproduces_mnist_from_an_mnist_digit(data_dir, mnist_test):
     split = load_split(False, data_dir, download=False, limit=200)
-    remade = torch.stack([predict.preprocess(Image.fromarray(mnist_test.data[i].numpy())) for i in range(200)])
+    remade = torch.stack([images.preprocess(Image.fromarray(mnist_test.data[i].numpy())) for i in range(200)])
     assert remade.shape == (200, 1, 28, 28)
     assert (remade - split.images).abs().mean() < 0.02  # normalised units; pixels span 3.2
 
@@ -48,14 +48,14 @@ def test_predict_recovers_mnist_labels_from_rescaled_and_recoloured_pictures(
     trained_checkpoint, mnist_test, tmp_path, capsys
 ):
     paths = {}
-    for style, images in pictures(mnist_test).items():
+    for style, drawn in pictures(mnist_test).items():
         suffix = ".jpg" if style == "colour-jpeg" else ".png"
         paths[style] = [tmp_path / f"{style}-{i}{suffix}" for i in range(DIGITS)]
-        for image, path in zip(images, paths[style], strict=True):
+        for image, path in zip(drawn, paths[style], strict=True):
             image.save(path)
     all_paths = [str(p) for style in paths.values() for p in style]
 
-    assert predict.main([str(trained_checkpoint), *all_paths, "--json"]) == 0
+    assert cli.main(["predict", str(trained_checkpoint), *all_paths, "--json"]) == 0
     results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["path"] for r in results] == all_paths
     assert all(set(r) == {"path", "digit", "probability", "top3"} and len(r["top3"]) == 3 for r in results)
@@ -72,7 +72,7 @@ def test_transparent_png_with_dark_ink_is_read_on_white(trained_checkpoint, mnis
     image = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
     image.paste(Image.new("RGBA", (64, 64), (0, 0, 0, 255)), mask=alpha)
     image.save(tmp_path / "seven.png")
-    assert predict.main([str(trained_checkpoint), str(tmp_path / "seven.png")]) == 0
+    assert cli.main(["predict", str(trained_checkpoint), str(tmp_path / "seven.png")]) == 0
     assert capsys.readouterr().out.startswith(f"{tmp_path / 'seven.png'}: {mnist_test.targets[0].item()} (p=")
 
 
@@ -83,7 +83,7 @@ def test_bad_images_give_one_error_line_each_and_the_rest_are_predicted(trained_
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     Image.new("L", (40, 30), 255).save(blank)
 
-    status = predict.main([str(trained_checkpoint), str(corrupt), str(good), str(blank), str(missing)])
+    status = cli.main(["predict", str(trained_checkpoint), str(corrupt), str(good), str(blank), str(missing)])
     out, err = capsys.readouterr()
     assert status == 1
     assert re.fullmatch(rf"{re.escape(str(good))}: {mnist_test.targets[1].item()} \(p=[01]\.\d{{3}}\)\n", out)
@@ -103,15 +103,16 @@ def test_bad_checkpoint_gives_one_error_line_and_exit_2(content, mnist_test, tmp
         torch.save({"model_name": "superlight", "config": {}, "state_dict": {}, "history": [], "parameters": 0},
                    checkpoint)
     Image.fromarray(mnist_test.data[0].numpy()).save(image)
-    assert predict.main([str(checkpoint), str(image)]) == 2
+    assert cli.main(["predict", str(checkpoint), str(image)]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert len(err.splitlines()) == 1 and err.startswith("error: ") and str(checkpoint) in err
+    assert len(err.splitlines()) == 1 and err.startswith("python -m mnist_lib predict: error: ")
+    assert str(checkpoint) in err or "does not fit" in err
 
 
 def test_command_line_entry_point(trained_checkpoint, mnist_test, tmp_path):
     Image.fromarray(mnist_test.data[0].numpy()).save(tmp_path / "seven.png")
-    command = [sys.executable, "-m", "mnist_lib.predict", str(trained_checkpoint), str(tmp_path / "seven.png")]
+    command = [sys.executable, "-m", "mnist_lib", "predict", str(trained_checkpoint), str(tmp_path / "seven.png")]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"{tmp_path / 'seven.png'}: 7 (p=")

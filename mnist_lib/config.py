@@ -1,0 +1,84 @@
+"""Every training setting, declared once. Each field of TrainConfig carries its default, help text and the
+values it allows; the CLI flags (`cli.py`) and the notebooks' parameter checks (`notebook.py`) are derived
+from them, so a new setting is added here and nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .errors import ConfigError
+from .models import MODELS, check_model
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _positive_int(value) -> bool:
+    return _is_int(value) and value > 0
+
+
+def setting(default, help: str, allowed: str, check: Callable[[Any], bool]):
+    """A TrainConfig field: `check(value)` is True for the values described by `allowed`."""
+    extra = {"help": help, "allowed": allowed, "check": check}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=extra)
+    return field(default=default, metadata=extra)
+
+
+@dataclass
+class TrainConfig:
+    """One training run. `validate()` raises ConfigError naming the first bad setting."""
+
+    model: str = setting("superlight", "model name from the registry", "a registered model name",
+                         lambda value: value in MODELS)
+    model_args: dict = setting({}, 'keyword arguments of the model, e.g. {"dropout": 0.1} for lightest',
+                               "a dict of keyword arguments the model takes", lambda value: isinstance(value, dict))
+    epochs: int = setting(15, "training epochs", "a positive integer", _positive_int)
+    batch_size: int = setting(128, "images per optimiser step", "a positive integer", _positive_int)
+    lr: float = setting(0.01, "OneCycleLR maximum learning rate", "a number in (0, 10]",
+                        lambda value: _is_number(value) and 0 < value <= 10)
+    weight_decay: float = setting(1e-4, "AdamW weight decay", "a number >= 0",
+                                  lambda value: _is_number(value) and value >= 0)
+    augment: bool = setting(True, "random affine augmentation of every training batch", "True or False",
+                            lambda value: isinstance(value, bool))
+    erase_prob: float = setting(0.0, "probability of random erasing per training image (with augment)",
+                                "a probability in [0, 1]", lambda value: _is_number(value) and 0 <= value <= 1)
+    seed: int = setting(1, "seed of initial weights, batch order, augmentation and dropout", "a non-negative integer",
+                        lambda value: _is_int(value) and value >= 0)
+    device: str = setting("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps", "'auto', 'cpu', 'cuda', "
+                          "'cuda:N' or 'mps'", lambda value: value in DEVICES or
+                          (isinstance(value, str) and value.startswith("cuda:") and value[5:].isdigit()))
+    train_limit: int | None = setting(None, "train on the first N training images only (quick runs)",
+                                      "a positive integer or None (the whole split)",
+                                      lambda value: value is None or _positive_int(value))
+    test_limit: int | None = setting(None, "evaluate on the first N test images only (quick runs)",
+                                     "a positive integer or None (the whole split)",
+                                     lambda value: value is None or _positive_int(value))
+
+    def validate(self) -> TrainConfig:
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if not spec.metadata["check"](value):
+                if spec.name == "model":
+                    check_model(value)  # its message lists the registered names
+                raise ConfigError(f"{spec.name}={value!r} is invalid: {spec.name} must be {spec.metadata['allowed']}")
+        check_model(self.model, self.model_args)
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Rebuild from a run record; settings added since the record was written take their defaults."""
+        known = {spec.name for spec in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})

@@ -1,0 +1,303 @@
+"""A training run on disk: its folder under training-logs/, `train.log`, `metrics.json` and `checkpoint.pt`
+(both rewritten atomically after every epoch), resuming after a kill, and reading runs back.
+
+    run = train(TrainConfig(model="superlight"))   # training.fit, recorded
+    run = train(resume="training-logs/<run>/checkpoint.pt")
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import TrainConfig
+from .data import TensorSplit, load_split, repo_root
+from .errors import ConfigError, UserError
+from .models import count_parameters, create_model
+from .training import TrainState, fit, pick_device
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.json"
+TRAIN_LOG = "train.log"
+
+
+class CheckpointError(UserError):
+    """The file is missing, truncated, not one of our checkpoints, or does not fit the model code."""
+
+
+class RunError(UserError):
+    """A run folder that cannot be used as asked (e.g. resuming a run that is complete)."""
+
+
+def default_runs_dir() -> Path:
+    """$MNIST_RUNS_DIR, else training-logs/ in the repo (or the current folder outside a checkout)."""
+    if os.environ.get("MNIST_RUNS_DIR"):
+        return Path(os.environ["MNIST_RUNS_DIR"])
+    return repo_root() / "training-logs"
+
+
+def atomic_write(path: Path, payload: bytes) -> None:
+    """Write a temp file beside `path`, then rename it over `path`: a kill never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(payload)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """A checkpoint as plain types (weights_only): model name, config, weights, optimiser, history, ..."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist (pass the checkpoint.pt of a run directory)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for truncated / foreign files
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(error).__name__}); it may be truncated or not a "
+            "file written by mnist_lib"
+        ) from None
+    required = {"model_name", "config", "state_dict", "history", "parameters"}
+    if not isinstance(state, dict) or not required <= state.keys():
+        raise CheckpointError(f"{path} is a torch file but not an mnist_lib checkpoint (needs keys {sorted(required)})")
+    return state
+
+
+def model_from_checkpoint(state: dict, device: torch.device | str = "cpu", source: str = "the checkpoint") -> nn.Module:
+    """The checkpoint's model in eval mode; CheckpointError if the model code no longer fits its weights."""
+    config = TrainConfig.from_dict(state["config"])
+    try:
+        model = create_model(state["model_name"], **config.model_args)
+        model.load_state_dict(state["state_dict"])
+    except (ConfigError, RuntimeError) as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reason = (lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0])[:160]
+        raise CheckpointError(f"{source} does not fit the model code: {state['model_name']!r}, {reason}") from None
+    return model.to(device).eval()
+
+
+def load_model(checkpoint: str | os.PathLike, device: torch.device | str = "cpu") -> nn.Module:
+    """The model saved in a checkpoint file, in eval mode (e.g. a listed run's `checkpoint`)."""
+    return model_from_checkpoint(load_checkpoint(checkpoint), device, source=str(checkpoint))
+
+
+def summarize(history: list[dict], last: int = 3) -> dict:
+    """Final-epoch, best (with its epoch) and last-N-epochs range of the test accuracy."""
+    accuracies = [row["test_acc"] for row in history]
+    best = max(range(len(accuracies)), key=accuracies.__getitem__)
+    tail = accuracies[-last:]
+    return {
+        "final_test_acc": accuracies[-1],
+        "best_test_acc": accuracies[best],
+        "best_epoch": history[best]["epoch"],
+        f"last{last}_min": min(tail),
+        f"last{last}_max": max(tail),
+        "final_train_acc": history[-1]["train_acc"],
+        "epochs_run": len(history),
+    }
+
+
+def format_epoch(row: dict, epochs: int) -> str:
+    return (
+        f"epoch {row['epoch']:2d}/{epochs} | train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f}% "
+        f"| test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}% "
+        f"| lr {row['lr_start']:.5f}->{row['lr_end']:.5f} | {row['seconds']:.1f}s"
+    )
+
+
+def format_summary(metrics: dict) -> str:
+    s = metrics["summary"]
+    return (
+        f"done: final-epoch test acc {s['final_test_acc']:.2f}% | last 3 epochs {s['last3_min']:.2f}-"
+        f"{s['last3_max']:.2f}% | best {s['best_test_acc']:.2f}% at epoch {s['best_epoch']} | "
+        f"{metrics['wall_seconds']:.0f}s on {metrics['device']}"
+    )
+
+
+@dataclass
+class Run:
+    """A run folder and, once trained, its final model."""
+
+    run_dir: Path
+    metrics: dict
+    model: nn.Module | None = None
+
+    @property
+    def history(self) -> list[dict]:
+        return self.metrics["history"]
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.run_dir / CHECKPOINT
+
+    def log(self, line: str, echo: bool) -> None:
+        with open(self.run_dir / TRAIN_LOG, "a") as log:
+            log.write(line + "\n")
+        if echo:
+            print(line, flush=True)
+
+    def save(self, state: TrainState) -> None:
+        """After an epoch: checkpoint first, then metrics.json (rebuilt from the checkpoint on resume)."""
+        config = TrainConfig.from_dict(self.metrics["config"])
+        self.metrics.update(history=state.history, wall_seconds=sum(row["seconds"] for row in state.history),
+                            summary=summarize(state.history),
+                            status="complete" if len(state.history) == config.epochs else "running")
+        header = {key: value for key, value in self.metrics.items() if key not in ("history", "summary")}
+        save_checkpoint(self.checkpoint, {"model_name": config.model, "config": config.to_dict(),
+                                          "parameters": self.metrics["parameters"], "metrics": header,
+                                          **state.state_dict()})
+        atomic_write(self.run_dir / METRICS, json.dumps(self.metrics, indent=2).encode())
+
+
+def _new_run(root: Path, config: TrainConfig, model: nn.Module, device: torch.device, train: TensorSplit,
+             test: TensorSplit) -> Run:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{config.model}-{'aug' if config.augment else 'noaug'}-seed{config.seed}-{stamp}"
+    if root.exists() and not root.is_dir():
+        raise RunError(f"runs folder {root} is a file; pass a folder (or leave it out for training-logs/)")
+    run_dir, n = root / base, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = root / f"{base}-{n}"
+    try:
+        run_dir.mkdir(parents=True)
+    except OSError as error:
+        raise RunError(f"cannot create a run folder under {root} ({error.strerror}); pass a writable folder") from None
+    return Run(run_dir, {
+        "run": run_dir.name,
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "model": config.model,
+        "parameters": count_parameters(model),
+        "config": config.to_dict(),
+        "device": str(device),
+        "torch": str(torch.__version__),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "train_images": len(train),
+        "test_images": len(test),
+        "steps_per_epoch": -(-len(train) // config.batch_size),
+        "wall_seconds": 0.0,
+        "history": [],
+        "status": "running",
+    })
+
+
+def _resumed_run(checkpoint: Path, state: dict) -> Run:
+    """The run folder of `checkpoint`, its metrics rebuilt from the checkpoint (metrics.json may lag it by
+    an epoch after a kill), and train.log completed with any epoch line the kill cut off."""
+    run_dir = checkpoint.resolve().parent
+    epochs = TrainConfig.from_dict(state["config"]).epochs
+    if len(state["history"]) >= epochs:
+        raise RunError(f"run {run_dir.name} is complete ({epochs}/{epochs} epochs); there is nothing to resume. "
+                       "Start a new run instead.")
+    run = Run(run_dir, {**state["metrics"], "history": state["history"]})
+    log = run.run_dir / TRAIN_LOG
+    logged = sum(line.startswith("epoch ") for line in log.read_text().splitlines()) if log.exists() else 0
+    for row in state["history"][logged:]:
+        run.log(format_epoch(row, epochs), echo=False)
+    return run
+
+
+def train(
+    config: TrainConfig | None = None,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    runs_dir: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    train_split: TensorSplit | None = None,
+    test_split: TensorSplit | None = None,
+    verbose: bool = True,
+    stop_after: int | None = None,
+) -> Run:
+    """Train `config` and record it as a new run folder under `runs_dir` (default: see default_runs_dir).
+
+    `resume` continues the run of that checkpoint at its next epoch with its recorded settings (a `config`
+    passed with it may only differ in `device`). `train_split`/`test_split` may be passed pre-loaded;
+    otherwise they are loaded here. `stop_after` ends after that many epochs, as a kill would.
+    """
+    checkpoint = load_checkpoint(resume) if resume else None
+    if checkpoint is not None:
+        recorded = TrainConfig.from_dict(checkpoint["config"])
+        if config is not None:
+            changed = [name for name, value in config.to_dict().items()
+                       if name != "device" and value != getattr(recorded, name)]
+            if changed:
+                raise ConfigError(f"resume continues a run with its recorded settings; {', '.join(changed)} "
+                                  "differ from the run's (only device may change)")
+            recorded.device = config.device
+        config = recorded
+    config = (config or TrainConfig()).validate()
+    device = pick_device(config.device)
+    if train_split is None:
+        train_split = load_split(True, data_dir, device, download, config.train_limit)
+    if test_split is None:
+        test_split = load_split(False, data_dir, device, download, config.test_limit)
+    train_split, test_split = (TensorSplit(s.images.to(device), s.labels.to(device)) for s in (train_split, test_split))
+
+    steps_per_epoch = -(-len(train_split) // config.batch_size)
+    state = TrainState.new(config, steps_per_epoch, device)
+    if checkpoint is not None:
+        model_from_checkpoint(checkpoint, source=str(resume))  # a CheckpointError if the weights do not fit
+        state.load_state_dict(checkpoint)
+        run = _resumed_run(Path(resume), checkpoint)
+        run.log(f"resumed from {Path(resume).name} after epoch {len(state.history)} on {device}", verbose)
+    else:
+        run = _new_run(Path(runs_dir) if runs_dir else default_runs_dir(), config, state.model, device,
+                       train_split, test_split)
+        run.log(f"{run.run_dir.name}: {config.model} ({run.metrics['parameters']:,} parameters) on {device}; "
+                f"config {json.dumps(config.to_dict())}", verbose)
+
+    def record(state: TrainState, test_logits: torch.Tensor) -> None:
+        run.save(state)
+        run.log(format_epoch(state.history[-1], config.epochs), verbose)
+        if len(state.history) == config.epochs:
+            run.log(format_summary(run.metrics), verbose)
+
+    fit(config, train_split, test_split, state, on_epoch=record, stop_after=stop_after, progress=verbose)
+    run.model = state.model.eval()
+    return run
+
+
+def list_runs(root: str | Path | None = None, complete_only: bool = True) -> list[dict]:
+    """metrics.json of every run under `root` (default: the runs dir), oldest first, with the run folder as
+    'path' and its checkpoint file as 'checkpoint'."""
+    runs = []
+    for path in sorted(Path(root or default_runs_dir()).glob(f"*/{METRICS}")):
+        metrics = json.loads(path.read_text())
+        if complete_only and metrics.get("status") != "complete":
+            continue
+        runs.append({**metrics, "path": str(path.parent), "checkpoint": str(path.parent / CHECKPOINT)})
+    return sorted(runs, key=lambda m: (m["started"], m["run"]))
+
+
+def find_run(model: str, augment: bool = True, seed: int = 1, root: str | Path | None = None,
+             full_data: bool = True, missing_ok: bool = False) -> dict | None:
+    """The newest complete run of `model` with that augmentation and seed (on the full splits).
+
+    Raises FileNotFoundError when there is none, or returns None with `missing_ok`.
+    """
+    matches = [
+        m for m in list_runs(root)
+        if m["model"] == model and m["config"]["augment"] == augment and m["config"]["seed"] == seed
+        and (not full_data or (m["config"]["train_limit"] is None and m["config"].get("test_limit") is None))
+    ]
+    if not matches and missing_ok:
+        return None
+    if not matches:
+        raise FileNotFoundError(f"no complete {model} run (augment={augment}, seed={seed}) under "
+                                f"{root or default_runs_dir()}")
+    return matches[-1]

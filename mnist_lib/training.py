@@ -1,0 +1,212 @@
+"""The training loop: device, AdamW + one-cycle schedule, one epoch, evaluation, and `fit` over the epochs.
+
+Nothing here touches the disk: `runs.train` wraps `fit` with the run record (folder, log, checkpoints, resume).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .data import AugmentConfig, TensorSplit, augment_batch
+from .errors import ConfigError
+from .models import create_model
+
+EVAL_BATCH = 250  # a 250-image batch stays in a 2-core CPU's caches: 1.6x faster than 1,000, the same logits
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' takes cuda, then mps, then cpu; a named device that is not there is a ConfigError."""
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not (torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
+        raise ConfigError(f"device={name!r} is invalid: no such CUDA device here (use device='auto' or 'cpu')")
+    if device.type == "mps" and not mps:
+        raise ConfigError(f"device={name!r} is invalid: MPS is not available here (use device='auto' or 'cpu')")
+    return device
+
+
+@functools.cache
+def reuse_freed_memory() -> bool:
+    """Let glibc keep freed memory in the process instead of handing it back to the kernel after every step.
+
+    By default every training step on the CPU returns its activation buffers to the kernel and faults them
+    back in on the next step (about 2,800 page faults per SuperLight step); keeping them saves 10-15% of the
+    step (benchmarks/train_speed.py). It changes no result. Applies once per process; False off glibc.
+    """
+    if platform.system() != "Linux" or not platform.libc_ver()[0] == "glibc":
+        return False
+    libc = ctypes.CDLL("libc.so.6")
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # mallopt parameter numbers from malloc.h
+    return all((
+        libc.mallopt(m_mmap_threshold, 32 << 20),  # blocks up to 32 MiB come from the heap, not fresh mmaps
+        libc.mallopt(m_trim_threshold, 1 << 30),  # never shrink the heap back
+        libc.mallopt(m_top_pad, 64 << 20),  # grow it in 64 MiB steps
+    ))
+
+
+@contextlib.contextmanager
+def deterministic(device: torch.device) -> Iterator[None]:
+    """Deterministic CUDA kernels for the duration of a run; the process's own settings are restored after."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[2], saved[3]
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch
+    )
+    return optimizer, scheduler
+
+
+def lr_schedule(config: TrainConfig, steps_per_epoch: int) -> list[float]:
+    """The learning rate of every optimiser step of a run (OneCycleLR is deterministic)."""
+    optimizer, scheduler = make_optimizer(nn.Linear(1, 1), config, steps_per_epoch)
+    rates = []
+    for _ in range(config.epochs * steps_per_epoch):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    # One seed per epoch, so a run resumed at epoch k draws exactly what an uninterrupted run draws.
+    return seed * 100_003 + epoch
+
+
+@dataclass
+class TrainState:
+    """Everything a run needs to continue: weights, optimiser, schedule and the history so far."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    history: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, config: TrainConfig, steps_per_epoch: int, device: torch.device) -> TrainState:
+        torch.manual_seed(config.seed)  # initial weights
+        model = create_model(config.model, **config.model_args).to(device)
+        return cls(model, *make_optimizer(model, config, steps_per_epoch))
+
+    def state_dict(self) -> dict:
+        return {"state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "history": self.history}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.history = list(state["history"])
+
+
+@torch.no_grad()
+def logits(model: nn.Module, split: TensorSplit, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    """The model's logits for a whole split, in order (eval mode)."""
+    model.eval()
+    return torch.cat([model(images) for images, _ in split.batches(batch_size)])
+
+
+def evaluate(model: nn.Module, split: TensorSplit) -> dict:
+    """Loss, accuracy (%) and per-class accuracy (%) on a split."""
+    outputs = logits(model, split)
+    correct = outputs.argmax(1) == split.labels
+    per_class = [correct[split.labels == digit].float().mean().item() * 100 for digit in range(10)]
+    return {"loss": F.cross_entropy(outputs, split.labels).item(), "accuracy": correct.float().mean().item() * 100,
+            "per_class_accuracy": per_class, "count": len(split)}
+
+
+def train_one_epoch(state: TrainState, train: TensorSplit, config: TrainConfig, generator: torch.Generator,
+                    desc: str = "", progress: bool = True) -> dict:
+    """One pass over shuffled (and, with config.augment, augmented) batches.
+
+    Returns the mean train loss and accuracy (%) and the learning rates of the epoch's first and last steps.
+    """
+    model, optimizer, scheduler = state.model.train(), state.optimizer, state.scheduler
+    augment = AugmentConfig(erase_prob=config.erase_prob)
+    # Summed on the device and read once at the end: no host sync per batch on a GPU.
+    loss_sum = torch.zeros((), device=train.images.device)
+    correct = torch.zeros((), device=train.images.device, dtype=torch.long)
+    steps = -(-len(train) // config.batch_size)
+    disable = bool(os.environ.get("TQDM_DISABLE")) or not progress
+    lr_start = optimizer.param_groups[0]["lr"]
+    with tqdm(total=steps, desc=desc, leave=False, mininterval=2, disable=disable) as bar:
+        for images, labels in train.batches(config.batch_size, generator):
+            if config.augment:
+                images = augment_batch(images, generator, augment)
+            outputs = model(images)
+            loss = F.cross_entropy(outputs, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            lr_end = optimizer.param_groups[0]["lr"]
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach() * len(labels)
+            correct += (outputs.argmax(1) == labels).sum()
+            bar.update()
+    return {"train_loss": loss_sum.item() / len(train), "train_acc": correct.item() / len(train) * 100,
+            "lr_start": lr_start, "lr_end": lr_end}
+
+
+EpochCallback = Callable[[TrainState, torch.Tensor], None]
+
+
+def fit(config: TrainConfig, train: TensorSplit, test: TensorSplit, state: TrainState | None = None,
+        on_epoch: EpochCallback | None = None, stop_after: int | None = None, progress: bool = True) -> TrainState:
+    """Train `config` on `train`, evaluating `test` after every epoch; continue `state` if given.
+
+    `on_epoch(state, test_logits)` runs after each epoch (the run record saves the checkpoint there);
+    `stop_after` ends after that many epochs, as a kill would.
+    """
+    device = train.images.device
+    steps_per_epoch = -(-len(train) // config.batch_size)
+    state = state or TrainState.new(config, steps_per_epoch, device)
+    if device.type == "cpu":
+        reuse_freed_memory()
+    last_epoch = config.epochs if stop_after is None else min(config.epochs, len(state.history) + stop_after)
+    with deterministic(device):
+        for epoch in range(len(state.history) + 1, last_epoch + 1):
+            started = time.perf_counter()
+            torch.manual_seed(epoch_seed(config.seed, epoch))  # dropout
+            generator = torch.Generator(device=device).manual_seed(epoch_seed(config.seed, epoch))  # order, augment
+            trained = train_one_epoch(state, train, config, generator, f"epoch {epoch}/{config.epochs}", progress)
+            test_logits = logits(state.model, test)
+            state.history.append({
+                "epoch": epoch,
+                "train_loss": trained["train_loss"],
+                "train_acc": trained["train_acc"],
+                "test_loss": F.cross_entropy(test_logits, test.labels).item(),
+                "test_acc": (test_logits.argmax(1) == test.labels).float().mean().item() * 100,
+                "lr_start": trained["lr_start"],
+                "lr_end": trained["lr_end"],
+                "seconds": time.perf_counter() - started,
+            })
+            if on_epoch:
+                on_epoch(state, test_logits)
+    return state

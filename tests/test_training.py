@@ -1,0 +1,165 @@
+"""The loop (training.fit) and the run record around it (runs.train): seeds, resume, kills, the files."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from mnist_lib.config import TrainConfig
+from mnist_lib.errors import ConfigError
+from mnist_lib.runs import CHECKPOINT, METRICS, TRAIN_LOG, RunError, load_checkpoint, model_from_checkpoint, train
+from mnist_lib.training import deterministic, fit, lr_schedule, pick_device
+
+QUICK = dict(model="superlight", epochs=3, batch_size=128, lr=0.01, seed=7, device="cpu")
+
+
+def without_timing(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def test_same_seed_same_history(tmp_path, small_train, small_test):
+    first = train(TrainConfig(**QUICK), train_split=small_train, test_split=small_test, runs_dir=tmp_path,
+                  verbose=False)
+    again = train(TrainConfig(**QUICK), train_split=small_train, test_split=small_test, runs_dir=tmp_path,
+                  verbose=False)
+    assert first.run_dir != again.run_dir  # never overwrites an earlier run
+    assert without_timing(first.history) == without_timing(again.history)
+    other = fit(TrainConfig(**{**QUICK, "seed": 8, "epochs": 1}), small_train, small_test, progress=False)
+    assert other.history[0]["train_loss"] != first.history[0]["train_loss"]
+
+
+def test_fit_alone_writes_nothing_and_reports_each_epoch(tmp_path, small_train, small_test, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    seen = []
+    state = fit(TrainConfig(**{**QUICK, "epochs": 2}), small_train, small_test, progress=False,
+                on_epoch=lambda state, test_logits: seen.append((len(state.history), tuple(test_logits.shape))))
+    assert seen == [(1, (len(small_test), 10)), (2, (len(small_test), 10))]
+    assert len(state.history) == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_logged_learning_rates_are_the_ones_each_epoch_trained_with(small_train, small_test):
+    config = TrainConfig(**QUICK)
+    state = fit(config, small_train, small_test, progress=False)
+    steps = -(-len(small_train) // config.batch_size)
+    rates = lr_schedule(config, steps)
+    for row in state.history:
+        first_step = (row["epoch"] - 1) * steps
+        assert row["lr_start"] == pytest.approx(rates[first_step])
+        assert row["lr_end"] == pytest.approx(rates[first_step + steps - 1])
+    assert state.history[-1]["lr_end"] > 0  # the last epoch's last step, not the rate after it
+
+
+def test_run_record_and_checkpoint_round_trip(tmp_path, small_train, small_test):
+    run = train(TrainConfig(**{**QUICK, "epochs": 2}), train_split=small_train, test_split=small_test,
+                runs_dir=tmp_path, verbose=False)
+    metrics = json.loads((run.run_dir / METRICS).read_text())
+    assert metrics["status"] == "complete" and len(metrics["history"]) == 2 and metrics == run.metrics
+    assert {"config", "parameters", "history", "wall_seconds", "torch", "device", "summary"} <= metrics.keys()
+    assert set(metrics["history"][0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr_start",
+                                          "lr_end", "seconds"}
+    log = (run.run_dir / TRAIN_LOG).read_text().splitlines()
+    assert sum(line.startswith("epoch ") for line in log) == 2 and log[-1].startswith("done: final-epoch test acc")
+
+    state = torch.load(run.checkpoint, weights_only=True)  # plain types only
+    assert state["model_name"] == "superlight" and state["parameters"] == metrics["parameters"]
+    restored = model_from_checkpoint(load_checkpoint(run.checkpoint))
+    with torch.no_grad():
+        assert torch.equal(restored(small_test.images[:50]), run.model(small_test.images[:50]))
+
+
+def test_model_args_reach_the_model_and_its_checkpoint(tmp_path, small_train, small_test):
+    config = TrainConfig(**{**QUICK, "model": "lightest", "model_args": {"dropout": 0.2}, "epochs": 1})
+    run = train(config, train_split=small_train, test_split=small_test, runs_dir=tmp_path, verbose=False)
+    restored = model_from_checkpoint(load_checkpoint(run.checkpoint))
+    assert {m.p for m in restored.modules() if isinstance(m, torch.nn.Dropout)} == {0.2}
+
+
+def test_resume_equals_uninterrupted_run(tmp_path, small_train, small_test):
+    splits = dict(train_split=small_train, test_split=small_test, verbose=False)
+    whole = train(TrainConfig(**QUICK), runs_dir=tmp_path / "a", **splits)
+    part = train(TrainConfig(**QUICK), runs_dir=tmp_path / "b", stop_after=1, **splits)
+    assert len(part.history) == 1
+    resumed = train(resume=part.checkpoint, **splits)
+    assert resumed.run_dir == part.run_dir
+    assert without_timing(resumed.history) == without_timing(whole.history)
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def test_resume_survives_a_kill_between_checkpoint_and_metrics(tmp_path, small_train, small_test):
+    """Epoch 1 saved its checkpoint, then the process died before metrics.json and train.log were written."""
+    splits = dict(train_split=small_train, test_split=small_test, verbose=False)
+    whole = train(TrainConfig(**QUICK), runs_dir=tmp_path / "a", **splits)
+    part = train(TrainConfig(**QUICK), runs_dir=tmp_path / "b", stop_after=1, **splits)
+    (part.run_dir / METRICS).unlink()
+    log = part.run_dir / TRAIN_LOG
+    log.write_text(log.read_text().splitlines()[0] + "\n")  # the header line only
+    resumed = train(resume=part.checkpoint, **splits)
+    assert without_timing(resumed.history) == without_timing(whole.history)
+    assert json.loads((part.run_dir / METRICS).read_text())["status"] == "complete"
+    assert sum(line.startswith("epoch ") for line in log.read_text().splitlines()) == 3
+
+
+def test_resume_refuses_a_complete_run_and_changed_settings(tmp_path, small_train, small_test):
+    splits = dict(train_split=small_train, test_split=small_test, verbose=False)
+    done = train(TrainConfig(**{**QUICK, "epochs": 1}), runs_dir=tmp_path, **splits)
+    before = {p.name: p.read_bytes() for p in done.run_dir.iterdir()}
+    with pytest.raises(RunError, match="is complete"):
+        train(resume=done.checkpoint, **splits)
+    part = train(TrainConfig(**QUICK), runs_dir=tmp_path, stop_after=1, **splits)
+    with pytest.raises(ConfigError, match="epochs differ"):
+        train(TrainConfig(**{**QUICK, "epochs": 5}), resume=part.checkpoint, **splits)
+    assert {p.name: p.read_bytes() for p in done.run_dir.iterdir()} == before
+
+
+def test_killed_cli_run_resumes_to_the_same_result(tmp_path, data_dir):
+    args = ["--model", "superlight", "--epochs", "3", "--train-limit", "3000", "--seed", "5", "--no-download",
+            "--data-dir", str(data_dir)]
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+
+    def start(*extra):
+        return subprocess.Popen([sys.executable, "-m", "mnist_lib", "train", *args, *extra], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    assert start("--out", str(tmp_path / "whole")).wait(timeout=120) == 0
+    victim = start("--out", str(tmp_path / "killed"))
+    deadline = time.time() + 120
+    while not list((tmp_path / "killed").glob(f"*/{CHECKPOINT}")) and time.time() < deadline:
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    checkpoint = next((tmp_path / "killed").glob(f"*/{CHECKPOINT}"))
+    assert len(load_checkpoint(checkpoint)["history"]) < 3, "the run finished before it could be killed"
+    assert subprocess.run([sys.executable, "-m", "mnist_lib", "train", "--resume", str(checkpoint), "--no-download",
+                           "--data-dir", str(data_dir)], env=env, capture_output=True).returncode == 0
+    whole = load_checkpoint(next((tmp_path / "whole").glob(f"*/{CHECKPOINT}")))
+    resumed = load_checkpoint(checkpoint)
+    assert without_timing(resumed["history"]) == without_timing(whole["history"])
+    for name, tensor in whole["state_dict"].items():
+        assert torch.equal(tensor, resumed["state_dict"][name]), name
+
+
+def test_missing_devices_are_config_errors():
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no such CUDA device"):
+            pick_device("cuda")
+    with pytest.raises(ConfigError, match="no such CUDA device"):
+        pick_device(f"cuda:{torch.cuda.device_count() + 3}")
+
+
+def test_deterministic_settings_are_restored_after_a_run():
+    before = torch.are_deterministic_algorithms_enabled()
+    with deterministic(torch.device("cuda")):  # sets flags only; no GPU needed
+        assert torch.are_deterministic_algorithms_enabled()
+    assert torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_lr_schedule_is_one_cycle():
+    rates = lr_schedule(TrainConfig(epochs=2, lr=0.01), steps_per_epoch=10)
+    assert len(rates) == 20
+    assert max(rates) == pytest.approx(0.01, rel=0.05) and rates[0] < 0.001 and rates[-1] < 1e-4
