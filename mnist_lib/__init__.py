@@ -1,6 +1,6 @@
 """Tiny MNIST CNNs: tensor data pipeline, model registry, training loop, run records and analysis tools.
 
-Modules, lowest first (each imports only from the ones above it in this list; tests/test_layout.py checks):
+Modules, lowest first (each imports only modules listed earlier; tests/test_layout.py checks):
 errors, data, models, config, training, runs, records, plots, anatomy, robustness, images, notebook, cli.
 """
 

@@ -12,15 +12,17 @@ import dataclasses
 import json
 import sys
 import typing
+from pathlib import Path
 
 from . import images, plots, records, runs
 from .config import TrainConfig
 from .data import load_split
 from .errors import ConfigError, UserError
 from .training import evaluate as evaluate_model
-from .training import logits, pick_device
+from .training import pick_device
 
 PROG = "python -m mnist_lib"
+SETTING_HELP = {spec.name: spec.metadata["help"] for spec in dataclasses.fields(TrainConfig)}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -48,7 +50,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     for spec in dataclasses.fields(TrainConfig):
         flag = "--" + spec.name.replace("_", "-")
         default = spec.default_factory() if spec.default is dataclasses.MISSING else spec.default
-        kwargs = {"default": argparse.SUPPRESS, "help": f"{spec.metadata['help']} (default: {default!r})"}
+        kwargs = {"default": argparse.SUPPRESS, "help": f"{SETTING_HELP[spec.name]} (default: {default!r})"}
         kind = hints[spec.name]
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
@@ -64,22 +66,23 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-download", action="store_true", help="never download MNIST; fail if it is absent")
 
 
-def train_command(args: argparse.Namespace) -> int:
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig the train flags ask for; with --resume, the run's recorded one with the given flags on top
+    (runs.train refuses any that differ, except --device)."""
     given = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(TrainConfig)
              if hasattr(args, spec.name)}
-    if args.resume:
-        if args.out:
-            raise ConfigError("--out cannot be used with --resume: a resumed run stays in its own folder")
-        recorded = TrainConfig.from_dict(runs.load_checkpoint(args.resume)["config"])
-        config = dataclasses.replace(recorded, **given)
-    else:
-        config = TrainConfig(**given)
-    run = runs.train(config, data_dir=args.data_dir, download=not args.no_download, runs_dir=args.out,
-                     resume=args.resume)
-    trained = TrainConfig.from_dict(run.metrics["config"])
-    test = load_split(False, args.data_dir, pick_device(trained.device), not args.no_download, trained.test_limit)
-    if len(run.history) == trained.epochs:
-        plots.save_run_figures(run.run_dir, run.metrics, logits(run.model, test), test.labels)
+    if not args.resume:
+        return TrainConfig(**given)
+    if args.out:
+        raise ConfigError("--out cannot be used with --resume: a resumed run stays in its own folder")
+    return dataclasses.replace(TrainConfig.from_dict(runs.load_checkpoint(args.resume)["config"]), **given)
+
+
+def train_command(args: argparse.Namespace) -> int:
+    run = runs.train(config_from_args(args), data_dir=args.data_dir, download=not args.no_download,
+                     runs_dir=args.out, resume=args.resume)
+    if run.metrics["status"] == "complete":
+        plots.save_run_figures(run.run_dir, run.metrics, run.test_logits, run.test_labels)
     return 0
 
 
@@ -117,14 +120,16 @@ def predict_command(args: argparse.Namespace) -> int:
 
 
 def records_command(args: argparse.Namespace) -> int:
+    if args.root and not Path(args.root).is_dir():
+        raise ConfigError(f"--root {args.root} is not a folder (leave it out for the repo's training-logs/)")
     if args.check:
         if not records.sync_readme(write=False, root=args.root):
             print("README.md results table is stale: run python -m mnist_lib records --update-readme")
             return 1
         return 0
     if args.update_readme:
-        records.sync_readme(write=True, root=args.root)
-        print("README.md results table is up to date")
+        changed = not records.sync_readme(write=True, root=args.root)
+        print("README.md results table " + ("rewritten" if changed else "was already up to date"))
         return 0
     print(records.readme_table(args.root))
     return 0
@@ -148,7 +153,7 @@ def build_parser() -> ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="test-set loss and accuracy of a checkpoint")
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda or mps")
+    evaluate.add_argument("--device", default="auto", help=SETTING_HELP["device"])
     add_data_arguments(evaluate)
     evaluate.set_defaults(handler=evaluate_command)
 

@@ -4,14 +4,22 @@ from them, so a new setting is added here and nowhere else."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import torch
+
 from .errors import ConfigError
-from .models import MODELS, check_model
+from .models import MODELS, create_model
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def is_device_name(value) -> bool:
+    """'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (whether that device exists is training.pick_device's question)."""
+    return value in DEVICES or (isinstance(value, str) and value.startswith("cuda:") and value[5:].isdigit())
 
 
 def _is_int(value) -> bool:
@@ -19,16 +27,16 @@ def _is_int(value) -> bool:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _positive_int(value) -> bool:
     return _is_int(value) and value > 0
 
 
-def setting(default, help: str, allowed: str, check: Callable[[Any], bool]):
+def setting(default, help_text: str, allowed: str, check: Callable[[Any], bool]):
     """A TrainConfig field: `check(value)` is True for the values described by `allowed`."""
-    extra = {"help": help, "allowed": allowed, "check": check}
+    extra = {"help": help_text, "allowed": allowed, "check": check}
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=extra)
     return field(default=default, metadata=extra)
@@ -39,7 +47,7 @@ class TrainConfig:
     """One training run. `validate()` raises ConfigError naming the first bad setting."""
 
     model: str = setting("superlight", "model name from the registry", "a registered model name",
-                         lambda value: value in MODELS)
+                         lambda value: isinstance(value, str) and value in MODELS)
     model_args: dict = setting({}, 'keyword arguments of the model, e.g. {"dropout": 0.1} for lightest',
                                "a dict of keyword arguments the model takes", lambda value: isinstance(value, dict))
     epochs: int = setting(15, "training epochs", "a positive integer", _positive_int)
@@ -54,9 +62,8 @@ class TrainConfig:
                                 "a probability in [0, 1]", lambda value: _is_number(value) and 0 <= value <= 1)
     seed: int = setting(1, "seed of initial weights, batch order, augmentation and dropout", "a non-negative integer",
                         lambda value: _is_int(value) and value >= 0)
-    device: str = setting("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps", "'auto', 'cpu', 'cuda', "
-                          "'cuda:N' or 'mps'", lambda value: value in DEVICES or
-                          (isinstance(value, str) and value.startswith("cuda:") and value[5:].isdigit()))
+    device: str = setting("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps",
+                          "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", lambda value: is_device_name(value))
     train_limit: int | None = setting(None, "train on the first N training images only (quick runs)",
                                       "a positive integer or None (the whole split)",
                                       lambda value: value is None or _positive_int(value))
@@ -68,10 +75,11 @@ class TrainConfig:
         for spec in fields(self):
             value = getattr(self, spec.name)
             if not spec.metadata["check"](value):
-                if spec.name == "model":
-                    check_model(value)  # its message lists the registered names
+                if spec.name == "model" and isinstance(value, str):
+                    create_model(value)  # its ConfigError lists the registered names
                 raise ConfigError(f"{spec.name}={value!r} is invalid: {spec.name} must be {spec.metadata['allowed']}")
-        check_model(self.model, self.model_args)
+        with torch.random.fork_rng(devices=[]):  # building a throw-away model must not move the caller's RNG
+            create_model(self.model, **self.model_args)  # a ConfigError for arguments the model does not take
         return self
 
     def to_dict(self) -> dict:

@@ -21,21 +21,20 @@ def register(name: str):
     return add
 
 
-def check_model(name: str, kwargs: dict | None = None) -> None:
-    """ConfigError unless `name` is registered and takes `kwargs` as keyword arguments."""
+def create_model(name: str, **kwargs) -> nn.Module:
+    """The registered model `name` built with `kwargs`; ConfigError for an unknown name or unusable arguments."""
     if name not in MODELS:
         raise ConfigError(f"model={name!r} is invalid: model must be one of {', '.join(sorted(MODELS))}")
     signature = inspect.signature(MODELS[name])
     try:
-        signature.bind(**(kwargs or {}))
+        signature.bind(**kwargs)
     except TypeError:
         takes = ", ".join(signature.parameters) or "no arguments"
         raise ConfigError(f"model_args={kwargs!r} is invalid: {name} takes {takes}") from None
-
-
-def create_model(name: str, **kwargs) -> nn.Module:
-    check_model(name, kwargs)
-    return MODELS[name](**kwargs)
+    try:
+        return MODELS[name](**kwargs)
+    except (TypeError, ValueError) as error:  # e.g. nn.Dropout's range check
+        raise ConfigError(f"model_args={kwargs!r} is invalid for {name}: {error}") from None
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import platform
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,7 @@ from .config import TrainConfig
 from .data import TensorSplit, load_split, repo_root
 from .errors import ConfigError, UserError
 from .models import count_parameters, create_model
-from .training import TrainState, fit, pick_device
+from .training import TrainState, fit, logits, pick_device, steps_per_epoch
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
@@ -64,11 +65,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"checkpoint {path} does not exist (pass the checkpoint.pt of a run directory)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for truncated / foreign files
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(error).__name__}); it may be truncated or not a "
-            "file written by mnist_lib"
-        ) from None
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, OSError) as error:
+        reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:120]}" if str(error).strip() else \
+            type(error).__name__
+        raise CheckpointError(f"{path} is not a readable checkpoint ({reason}); it may be truncated or not a file "
+                              "written by mnist_lib") from None
     required = {"model_name", "config", "state_dict", "history", "parameters"}
     if not isinstance(state, dict) or not required <= state.keys():
         raise CheckpointError(f"{path} is a torch file but not an mnist_lib checkpoint (needs keys {sorted(required)})")
@@ -128,11 +129,13 @@ def format_summary(metrics: dict) -> str:
 
 @dataclass
 class Run:
-    """A run folder and, once trained, its final model."""
+    """A run folder and, once trained, its final model and test-set logits."""
 
     run_dir: Path
     metrics: dict
     model: nn.Module | None = None
+    test_logits: torch.Tensor | None = None
+    test_labels: torch.Tensor | None = None
 
     @property
     def history(self) -> list[dict]:
@@ -188,26 +191,32 @@ def _new_run(root: Path, config: TrainConfig, model: nn.Module, device: torch.de
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "train_images": len(train),
         "test_images": len(test),
-        "steps_per_epoch": -(-len(train) // config.batch_size),
+        "steps_per_epoch": steps_per_epoch(len(train), config.batch_size),
         "wall_seconds": 0.0,
         "history": [],
         "status": "running",
     })
 
 
-def _resumed_run(checkpoint: Path, state: dict) -> Run:
-    """The run folder of `checkpoint`, its metrics rebuilt from the checkpoint (metrics.json may lag it by
-    an epoch after a kill), and train.log completed with any epoch line the kill cut off."""
-    run_dir = checkpoint.resolve().parent
-    epochs = TrainConfig.from_dict(state["config"]).epochs
-    if len(state["history"]) >= epochs:
-        raise RunError(f"run {run_dir.name} is complete ({epochs}/{epochs} epochs); there is nothing to resume. "
-                       "Start a new run instead.")
-    run = Run(run_dir, {**state["metrics"], "history": state["history"]})
+RESUME_KEYS = {"optimizer", "scheduler", "metrics"}
+
+
+def _resumed_run(checkpoint: Path, state: dict, config: TrainConfig, device: torch.device) -> Run:
+    """The run folder of `checkpoint` with its record rebuilt from the checkpoint: metrics.json may lag it by an
+    epoch after a kill, and train.log may lack the epoch lines (and the summary) the kill cut off."""
+    run = Run(checkpoint.resolve().parent, {**state["metrics"], "history": state["history"]})
+    run.metrics.update(device=str(device), config=config.to_dict())  # the device may change on resume
+    epochs = config.epochs
     log = run.run_dir / TRAIN_LOG
-    logged = sum(line.startswith("epoch ") for line in log.read_text().splitlines()) if log.exists() else 0
-    for row in state["history"][logged:]:
+    lines = log.read_text().splitlines() if log.exists() else []
+    for row in state["history"][sum(line.startswith("epoch ") for line in lines):]:
         run.log(format_epoch(row, epochs), echo=False)
+    if len(state["history"]) == epochs:
+        complete = (run.run_dir / METRICS).exists() and json.loads((run.run_dir / METRICS).read_text()).get(
+            "status") == "complete" and any(line.startswith("done:") for line in lines)
+        if complete:
+            raise RunError(f"run {run.run_dir.name} is complete ({epochs}/{epochs} epochs); there is nothing to "
+                           "resume. Start a new run instead.")
     return run
 
 
@@ -231,6 +240,9 @@ def train(
     """
     checkpoint = load_checkpoint(resume) if resume else None
     if checkpoint is not None:
+        if not RESUME_KEYS <= checkpoint.keys():
+            raise CheckpointError(f"{resume} was written by an older mnist_lib without the training state; it can be "
+                                  "evaluated but not resumed")
         recorded = TrainConfig.from_dict(checkpoint["config"])
         if config is not None:
             changed = [name for name, value in config.to_dict().items()
@@ -248,13 +260,16 @@ def train(
         test_split = load_split(False, data_dir, device, download, config.test_limit)
     train_split, test_split = (TensorSplit(s.images.to(device), s.labels.to(device)) for s in (train_split, test_split))
 
-    steps_per_epoch = -(-len(train_split) // config.batch_size)
-    state = TrainState.new(config, steps_per_epoch, device)
+    state = TrainState.new(config, steps_per_epoch(len(train_split), config.batch_size), device)
     if checkpoint is not None:
         model_from_checkpoint(checkpoint, source=str(resume))  # a CheckpointError if the weights do not fit
         state.load_state_dict(checkpoint)
-        run = _resumed_run(Path(resume), checkpoint)
-        run.log(f"resumed from {Path(resume).name} after epoch {len(state.history)} on {device}", verbose)
+        run = _resumed_run(Path(resume), checkpoint, config, device)
+        if len(state.history) < config.epochs:
+            run.log(f"resumed from {Path(resume).name} after epoch {len(state.history)} on {device}", verbose)
+        else:  # killed after the last checkpoint: only the record needed finishing
+            run.save(state)
+            run.log(format_summary(run.metrics), verbose)
     else:
         run = _new_run(Path(runs_dir) if runs_dir else default_runs_dir(), config, state.model, device,
                        train_split, test_split)
@@ -266,9 +281,13 @@ def train(
         run.log(format_epoch(state.history[-1], config.epochs), verbose)
         if len(state.history) == config.epochs:
             run.log(format_summary(run.metrics), verbose)
+        run.test_logits = test_logits
 
     fit(config, train_split, test_split, state, on_epoch=record, stop_after=stop_after, progress=verbose)
     run.model = state.model.eval()
+    if run.test_logits is None:
+        run.test_logits = logits(run.model, test_split)
+    run.test_labels = test_split.labels
     return run
 
 

@@ -6,10 +6,7 @@ Nothing here touches the disk: `runs.train` wraps `fit` with the run record (fol
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import os
-import platform
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .config import TrainConfig
+from .config import TrainConfig, is_device_name
 from .data import AugmentConfig, TensorSplit, augment_batch
 from .errors import ConfigError
 from .models import create_model
@@ -29,6 +26,8 @@ EVAL_BATCH = 250  # a 250-image batch stays in a 2-core CPU's caches: 1.6x faste
 
 def pick_device(name: str = "auto") -> torch.device:
     """'auto' takes cuda, then mps, then cpu; a named device that is not there is a ConfigError."""
+    if not is_device_name(name):
+        raise ConfigError(f"device={name!r} is invalid: device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
@@ -40,31 +39,23 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
-@functools.cache
-def reuse_freed_memory() -> bool:
-    """Let glibc keep freed memory in the process instead of handing it back to the kernel after every step.
-
-    By default every training step on the CPU returns its activation buffers to the kernel and faults them
-    back in on the next step (about 2,800 page faults per SuperLight step); keeping them saves 10-15% of the
-    step (benchmarks/train_speed.py). It changes no result. Applies once per process; False off glibc.
-    """
-    if platform.system() != "Linux" or not platform.libc_ver()[0] == "glibc":
-        return False
-    libc = ctypes.CDLL("libc.so.6")
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # mallopt parameter numbers from malloc.h
-    return all((
-        libc.mallopt(m_mmap_threshold, 32 << 20),  # blocks up to 32 MiB come from the heap, not fresh mmaps
-        libc.mallopt(m_trim_threshold, 1 << 30),  # never shrink the heap back
-        libc.mallopt(m_top_pad, 64 << 20),  # grow it in 64 MiB steps
-    ))
+def steps_per_epoch(images: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch (the last batch may be smaller)."""
+    return -(-images // batch_size)
 
 
 @contextlib.contextmanager
 def deterministic(device: torch.device) -> Iterator[None]:
-    """Deterministic CUDA kernels for the duration of a run; the process's own settings are restored after."""
+    """Deterministic CUDA kernels for the duration of a run; the process's own settings are restored after.
+
+    With warn_only, an operation that has no deterministic CUDA kernel warns instead of failing, and cuBLAS
+    is only deterministic if CUBLAS_WORKSPACE_CONFIG is set before its first use (set here if absent, which
+    is too late once the process has used cuBLAS).
+    """
     if device.type != "cuda":
         yield
         return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
              torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -110,10 +101,11 @@ class TrainState:
     history: list[dict] = field(default_factory=list)
 
     @classmethod
-    def new(cls, config: TrainConfig, steps_per_epoch: int, device: torch.device) -> TrainState:
-        torch.manual_seed(config.seed)  # initial weights
+    def new(cls, config: TrainConfig, steps: int, device: torch.device) -> TrainState:
+        """Fresh weights (from config.seed), optimiser and a schedule of `steps` per epoch."""
+        torch.manual_seed(config.seed)
         model = create_model(config.model, **config.model_args).to(device)
-        return cls(model, *make_optimizer(model, config, steps_per_epoch))
+        return cls(model, *make_optimizer(model, config, steps))
 
     def state_dict(self) -> dict:
         return {"state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -127,10 +119,10 @@ class TrainState:
 
 
 @torch.no_grad()
-def logits(model: nn.Module, split: TensorSplit, batch_size: int = EVAL_BATCH) -> torch.Tensor:
-    """The model's logits for a whole split, in order (eval mode)."""
+def logits(model: nn.Module, split: TensorSplit, batch_size: int | None = None) -> torch.Tensor:
+    """The model's logits for a whole split, in order (eval mode), `batch_size` (default EVAL_BATCH) at a time."""
     model.eval()
-    return torch.cat([model(images) for images, _ in split.batches(batch_size)])
+    return torch.cat([model(images) for images, _ in split.batches(batch_size or EVAL_BATCH)])
 
 
 def evaluate(model: nn.Module, split: TensorSplit) -> dict:
@@ -153,7 +145,7 @@ def train_one_epoch(state: TrainState, train: TensorSplit, config: TrainConfig, 
     # Summed on the device and read once at the end: no host sync per batch on a GPU.
     loss_sum = torch.zeros((), device=train.images.device)
     correct = torch.zeros((), device=train.images.device, dtype=torch.long)
-    steps = -(-len(train) // config.batch_size)
+    steps = steps_per_epoch(len(train), config.batch_size)
     disable = bool(os.environ.get("TQDM_DISABLE")) or not progress
     lr_start = optimizer.param_groups[0]["lr"]
     with tqdm(total=steps, desc=desc, leave=False, mininterval=2, disable=disable) as bar:
@@ -185,10 +177,7 @@ def fit(config: TrainConfig, train: TensorSplit, test: TensorSplit, state: Train
     `stop_after` ends after that many epochs, as a kill would.
     """
     device = train.images.device
-    steps_per_epoch = -(-len(train) // config.batch_size)
-    state = state or TrainState.new(config, steps_per_epoch, device)
-    if device.type == "cpu":
-        reuse_freed_memory()
+    state = state or TrainState.new(config, steps_per_epoch(len(train), config.batch_size), device)
     last_epoch = config.epochs if stop_after is None else min(config.epochs, len(state.history) + stop_after)
     with deterministic(device):
         for epoch in range(len(state.history) + 1, last_epoch + 1):

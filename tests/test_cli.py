@@ -93,8 +93,10 @@ def test_resume_refuses_changed_settings_and_a_complete_run(bad_files, data_dir,
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["train", "--device", "cuda:7"], "no such CUDA device"),
-    (["evaluate", "GOOD", "--device", "cuda:7"], "no such CUDA device"),
+    (["train", "--device", "cuda:99"], "no such CUDA device"),
+    (["evaluate", "GOOD", "--device", "cuda:99"], "no such CUDA device"),
+    (["evaluate", "GOOD", "--device", "tpu"], "device must be 'auto'"),
+    (["train", "--model", "lightest", "--model-args", '{"dropout": 2}'], "invalid for lightest"),
     (["train", "--epochs", "1", "--train-limit", "300", "--out", "FILE"], "cannot create a run folder"),
 ])
 def test_unusable_devices_and_paths_are_one_line(argv, expected, bad_files, data_dir, capsys, tmp_path):

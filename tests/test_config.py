@@ -24,6 +24,9 @@ from mnist_lib.errors import ConfigError
         ({"device": "tpu"}, "device must be 'auto', 'cpu'"),
         ({"model_args": {"dropout": 0.1}}, "superlight takes no arguments"),
         ({"model": "lightest", "model_args": {"width": 3}}, "lightest takes dropout"),
+        ({"model": "lightest", "model_args": {"dropout": 2}}, "invalid for lightest: dropout probability"),
+        ({"model": ["light"]}, "model must be a registered model name"),
+        ({"weight_decay": float("inf")}, "weight_decay must be a number >= 0"),
     ],
 )
 def test_validation_names_the_setting_and_what_is_allowed(change, message):
@@ -43,9 +46,7 @@ def test_every_setting_has_a_flag_with_its_help():
 def test_flags_parse_to_the_config_they_name():
     args = cli.build_parser().parse_args(["train", "--model", "lightest", "--model-args", '{"dropout": 0.1}',
                                           "--epochs", "3", "--no-augment", "--test-limit", "500", "--lr", "0.02"])
-    given = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(TrainConfig)
-             if hasattr(args, spec.name)}
-    assert TrainConfig(**given) == TrainConfig(model="lightest", model_args={"dropout": 0.1}, epochs=3,
+    assert cli.config_from_args(args) == TrainConfig(model="lightest", model_args={"dropout": 0.1}, epochs=3,
                                                augment=False, test_limit=500, lr=0.02)
 
 

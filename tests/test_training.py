@@ -12,7 +12,16 @@ import torch
 
 from mnist_lib.config import TrainConfig
 from mnist_lib.errors import ConfigError
-from mnist_lib.runs import CHECKPOINT, METRICS, TRAIN_LOG, RunError, load_checkpoint, model_from_checkpoint, train
+from mnist_lib.runs import (
+    CHECKPOINT,
+    METRICS,
+    TRAIN_LOG,
+    CheckpointError,
+    RunError,
+    load_checkpoint,
+    model_from_checkpoint,
+    train,
+)
 from mnist_lib.training import deterministic, fit, lr_schedule, pick_device
 
 QUICK = dict(model="superlight", epochs=3, batch_size=128, lr=0.01, seed=7, device="cpu")
@@ -51,7 +60,6 @@ def test_logged_learning_rates_are_the_ones_each_epoch_trained_with(small_train,
         first_step = (row["epoch"] - 1) * steps
         assert row["lr_start"] == pytest.approx(rates[first_step])
         assert row["lr_end"] == pytest.approx(rates[first_step + steps - 1])
-    assert state.history[-1]["lr_end"] > 0  # the last epoch's last step, not the rate after it
 
 
 def test_run_record_and_checkpoint_round_trip(tmp_path, small_train, small_test):
@@ -112,9 +120,37 @@ def test_resume_refuses_a_complete_run_and_changed_settings(tmp_path, small_trai
     with pytest.raises(RunError, match="is complete"):
         train(resume=done.checkpoint, **splits)
     part = train(TrainConfig(**QUICK), runs_dir=tmp_path, stop_after=1, **splits)
+    part_before = {p.name: p.read_bytes() for p in part.run_dir.iterdir()}
     with pytest.raises(ConfigError, match="epochs differ"):
         train(TrainConfig(**{**QUICK, "epochs": 5}), resume=part.checkpoint, **splits)
     assert {p.name: p.read_bytes() for p in done.run_dir.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in part.run_dir.iterdir()} == part_before
+
+
+def test_a_kill_after_the_last_checkpoint_is_finished_by_resume(tmp_path, small_train, small_test):
+    splits = dict(train_split=small_train, test_split=small_test, verbose=False)
+    run = train(TrainConfig(**{**QUICK, "epochs": 2}), runs_dir=tmp_path, **splits)
+    record = json.loads((run.run_dir / METRICS).read_text())
+    (run.run_dir / METRICS).write_text(json.dumps({**record, "status": "running", "history": record["history"][:1]}))
+    log = run.run_dir / TRAIN_LOG
+    log.write_text("\n".join(log.read_text().splitlines()[:2]) + "\n")  # header and epoch 1 only
+    finished = train(resume=run.checkpoint, **splits)
+    assert json.loads((run.run_dir / METRICS).read_text())["status"] == "complete"
+    assert without_timing(finished.history) == without_timing(record["history"])
+    lines = log.read_text().splitlines()
+    assert sum(line.startswith("epoch ") for line in lines) == 2 and lines[-1].startswith("done:")
+    with pytest.raises(RunError, match="is complete"):
+        train(resume=run.checkpoint, **splits)
+
+
+def test_a_checkpoint_without_training_state_is_refused_for_resume(tmp_path, small_train, small_test):
+    splits = dict(train_split=small_train, test_split=small_test, verbose=False)
+    run = train(TrainConfig(**{**QUICK, "epochs": 2}), runs_dir=tmp_path, stop_after=1, **splits)
+    old = {k: v for k, v in torch.load(run.checkpoint, weights_only=True).items()
+           if k not in ("optimizer", "scheduler", "metrics")}
+    torch.save(old, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="older mnist_lib"):
+        train(resume=tmp_path / "old.pt", **splits)
 
 
 def test_killed_cli_run_resumes_to_the_same_result(tmp_path, data_dir):
@@ -144,7 +180,9 @@ def test_killed_cli_run_resumes_to_the_same_result(tmp_path, data_dir):
         assert torch.equal(tensor, resumed["state_dict"][name]), name
 
 
-def test_missing_devices_are_config_errors():
+def test_missing_or_unknown_devices_are_config_errors():
+    with pytest.raises(ConfigError, match="device must be"):
+        pick_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no such CUDA device"):
             pick_device("cuda")
