@@ -22,6 +22,12 @@ def parameter_defaults() -> dict:
     return {**defaults, **dict.fromkeys(PATH_PARAMETERS)}
 
 
+def check_path_parameter(name: str, value) -> None:
+    """ConfigError unless `value` is a path string or None."""
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{name}={value!r} is invalid: {name} must be a path string or None")
+
+
 def configure(model: str, namespace: Mapping) -> TrainConfig:
     """The TrainConfig of a notebook run: the settings found by name in `namespace` (the notebook's globals,
     after papermill injected its parameters), validated — papermill itself checks no types.
@@ -29,9 +35,7 @@ def configure(model: str, namespace: Mapping) -> TrainConfig:
     Raises ConfigError naming the first bad parameter, e.g. `-p epochs abc` or `-p epochs -1`.
     """
     for name in PATH_PARAMETERS:
-        value = namespace.get(name)
-        if value is not None and not isinstance(value, str):
-            raise ConfigError(f"{name}={value!r} is invalid: {name} must be a path string or None")
+        check_path_parameter(name, namespace.get(name))
     settings = {spec.name: namespace[spec.name] for spec in fields(TrainConfig)
                 if spec.name != "model" and spec.name in namespace}
     return TrainConfig(model=model, **settings).validate()
