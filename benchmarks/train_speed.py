@@ -6,9 +6,9 @@ Run from the repo root (MNIST from --data-dir or $MNIST_DATA_DIR):
 (a) augmented-batch throughput with no model: the library's tensor pipeline against torchvision's per-sample
     pipeline (RandomAffine + DataLoader with 2 workers), median of full passes over the 60k training images;
 (b) one SuperLight training epoch fed each way;
-(c) each engine change on its own, in fresh processes taken in turn (median of rounds): ms per training step
-    and seconds per test-set evaluation, against the engine before the change. Candidates that were measured
-    but not adopted are listed with their numbers;
+(c) engine variants in fresh processes taken in turn (median of rounds): ms per training step and seconds
+    per test-set evaluation, as ratios against the engine before the adopted change. Candidates that were
+    measured but not adopted run on top of the adopted change and are listed with their numbers;
 (d) a complete 15-epoch SuperLight run (augmentation + test evaluation every epoch) with the engine before and
     after, each in a fresh process: the same history, the wall times and their ratio.
 Ends with machine-readable lines: data_ratio=, epoch_ratio=, full_run_seconds=, full_run_ratio=.
