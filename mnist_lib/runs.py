@@ -94,17 +94,16 @@ def load_model(checkpoint: str | os.PathLike, device: torch.device | str = "cpu"
     return model_from_checkpoint(load_checkpoint(checkpoint), device, source=str(checkpoint))
 
 
-def summarize(history: list[dict], last: int = 3) -> dict:
-    """Final-epoch, best (with its epoch) and last-N-epochs range of the test accuracy."""
+def summarize(history: list[dict]) -> dict:
+    """Final-epoch, best (with its epoch) and last-3-epochs range of the test accuracy."""
     accuracies = [row["test_acc"] for row in history]
     best = max(range(len(accuracies)), key=accuracies.__getitem__)
-    tail = accuracies[-last:]
     return {
         "final_test_acc": accuracies[-1],
         "best_test_acc": accuracies[best],
         "best_epoch": history[best]["epoch"],
-        f"last{last}_min": min(tail),
-        f"last{last}_max": max(tail),
+        "last3_min": min(accuracies[-3:]),
+        "last3_max": max(accuracies[-3:]),
         "final_train_acc": history[-1]["train_acc"],
         "epochs_run": len(history),
     }

@@ -125,12 +125,16 @@ def logits(model: nn.Module, split: TensorSplit, batch_size: int | None = None) 
     return torch.cat([model(images) for images, _ in split.batches(batch_size or EVAL_BATCH)])
 
 
+def accuracy(outputs: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share (%) of rows whose largest logit is the label."""
+    return (outputs.argmax(1) == labels).float().mean().item() * 100
+
+
 def evaluate(model: nn.Module, split: TensorSplit) -> dict:
     """Loss, accuracy (%) and per-class accuracy (%) on a split."""
     outputs = logits(model, split)
-    correct = outputs.argmax(1) == split.labels
-    per_class = [correct[split.labels == digit].float().mean().item() * 100 for digit in range(10)]
-    return {"loss": F.cross_entropy(outputs, split.labels).item(), "accuracy": correct.float().mean().item() * 100,
+    per_class = [accuracy(outputs[split.labels == digit], split.labels[split.labels == digit]) for digit in range(10)]
+    return {"loss": F.cross_entropy(outputs, split.labels).item(), "accuracy": accuracy(outputs, split.labels),
             "per_class_accuracy": per_class, "count": len(split)}
 
 
@@ -191,7 +195,7 @@ def fit(config: TrainConfig, train: TensorSplit, test: TensorSplit, state: Train
                 "train_loss": trained["train_loss"],
                 "train_acc": trained["train_acc"],
                 "test_loss": F.cross_entropy(test_logits, test.labels).item(),
-                "test_acc": (test_logits.argmax(1) == test.labels).float().mean().item() * 100,
+                "test_acc": accuracy(test_logits, test.labels),
                 "lr_start": trained["lr_start"],
                 "lr_end": trained["lr_end"],
                 "seconds": time.perf_counter() - started,

@@ -15,8 +15,10 @@ def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture
-def bad_files(tmp_path, small_train, full_test):
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, small_train, full_test):
+    """One real one-epoch checkpoint and four broken files; tests that use it must leave them untouched."""
+    tmp_path = tmp_path_factory.mktemp("checkpoints")
     good = train(TrainConfig(epochs=1, seed=3), train_split=small_train, test_split=full_test,
                  runs_dir=tmp_path / "runs", verbose=False).checkpoint
     truncated = tmp_path / "truncated.pt"
