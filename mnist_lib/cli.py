@@ -1,4 +1,5 @@
-"""The command line: `python -m mnist_lib COMMAND ...` with COMMAND one of train, evaluate, predict, records.
+"""The command line: `python -m mnist_lib COMMAND ...` with COMMAND one of train, evaluate, predict, study,
+records.
 
 One convention for all: a bad argument or input prints one line `python -m mnist_lib COMMAND: error: ...`
 naming what was wrong and what is allowed, and exits 2 (1 when a resource is missing or an image unreadable);
@@ -14,7 +15,7 @@ import sys
 import typing
 from pathlib import Path
 
-from . import images, plots, records, runs
+from . import images, plots, records, runs, studies
 from .config import TrainConfig
 from .data import load_split
 from .errors import ConfigError, UserError
@@ -135,6 +136,12 @@ def records_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def study_command(args: argparse.Namespace) -> int:
+    table = studies.run_study(args.name, device=args.device, data_dir=args.data_dir, download=not args.no_download)
+    print(table.round(2).to_string(index=False))
+    return 0
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog=PROG, description="Tiny MNIST CNNs: train, evaluate, predict, and the record.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
@@ -164,6 +171,14 @@ def build_parser() -> ArgumentParser:
     predict.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) of single digits")
     predict.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
     predict.set_defaults(handler=predict_command)
+
+    study = commands.add_parser("study", help="train the runs of a named study (resumable) and print its table",
+                                description="Train every run of a named study into training-logs/studies/NAME/ "
+                                            "one after another: complete runs are skipped, cut-off ones resumed.")
+    study.add_argument("name", choices=list(studies.STUDIES))
+    study.add_argument("--device", default="auto", help=SETTING_HELP["device"])
+    add_data_arguments(study)
+    study.set_defaults(handler=study_command)
 
     record = commands.add_parser("records", help="the committed results table (README.md)")
     record.add_argument("--root", help="runs folder (default: the repo's training-logs/, not $MNIST_RUNS_DIR)")

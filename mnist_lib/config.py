@@ -60,6 +60,9 @@ class TrainConfig:
                             lambda value: isinstance(value, bool))
     erase_prob: float = setting(0.0, "probability of random erasing per training image (with augment)",
                                 "a probability in [0, 1]", lambda value: _is_number(value) and 0 <= value <= 1)
+    noise_std: float = setting(0.0, "Gaussian pixel noise on each training image (with augment), its std drawn "
+                               "from U(0, noise_std) on [0, 1] pixels", "a number in [0, 1]",
+                               lambda value: _is_number(value) and 0 <= value <= 1)
     seed: int = setting(1, "seed of initial weights, batch order, augmentation and dropout", "a non-negative integer",
                         lambda value: _is_int(value) and value >= 0)
     device: str = setting("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps",
@@ -70,6 +73,9 @@ class TrainConfig:
     test_limit: int | None = setting(None, "evaluate on the first N test images only (quick runs)",
                                      "a positive integer or None (the whole split)",
                                      lambda value: value is None or _positive_int(value))
+    validation: bool = setting(False, "design runs: train on the first 50,000 training images and evaluate on the "
+                               "last 10,000 instead of the test set", "True or False",
+                               lambda value: isinstance(value, bool))
 
     def validate(self) -> TrainConfig:
         for spec in fields(self):

@@ -80,6 +80,10 @@ class TensorSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def head(self, limit: int | None) -> TensorSplit:
+        """The first `limit` images (all with None)."""
+        return self if limit is None else TensorSplit(self.images[:limit], self.labels[:limit])
+
     def batches(self, batch_size: int, generator: torch.Generator | None = None):
         """Yield (images, labels) slices; shuffled when a generator is given."""
         n = len(self)
@@ -100,6 +104,18 @@ def normalize(pixels: torch.Tensor) -> torch.Tensor:
 
 def denormalize(images: torch.Tensor) -> torch.Tensor:
     return images * STD + MEAN
+
+
+VALIDATION_SIZE = 10_000  # the last 10,000 training images: the validation split for design decisions
+
+
+def split_validation(train: TensorSplit) -> tuple[TensorSplit, TensorSplit]:
+    """The full training split as (first 50,000 to train on, last 10,000 to validate on)."""
+    if len(train) != 60_000:
+        raise ValueError(f"the validation split is carved from all 60,000 training images, not {len(train)}")
+    cut = len(train) - VALIDATION_SIZE
+    return (TensorSplit(train.images[:cut], train.labels[:cut]),
+            TensorSplit(train.images[cut:], train.labels[cut:]))
 
 
 def load_split(
@@ -126,6 +142,7 @@ class AugmentConfig:
     shear: float = 5.0  # degrees
     erase_prob: float = 0.0
     erase_area: tuple[float, float] = (0.02, 0.12)
+    noise_std: float = 0.0  # each image's Gaussian pixel-noise std is drawn from U(0, noise_std)
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator, device) -> torch.Tensor:
@@ -140,15 +157,14 @@ def affine_matrices(
     shear = torch.deg2rad(_uniform(n, -config.shear, config.shear, generator, device))
     scale = _uniform(n, *config.scale, generator, device)
     shift = _uniform(2 * n, -config.translate, config.translate, generator, device).view(n, 2) * 2
-    # Forward map = rotation @ shear @ scale; affine_grid wants the inverse (output -> input).
+    # The forward map x -> A x + t has A = scale * rotation @ shear, i.e.
+    #   A = scale * [[cos, cos*tan - sin], [sin, sin*tan + cos]]  with det(A) = scale**2.
+    # affine_grid wants the inverse (output -> input): A^-1 (x - t), written out in closed form so that a GPU
+    # never waits for a batched matrix inverse (torch.linalg.inv checks its result on the host).
     cos, sin, tan = torch.cos(angle), torch.sin(angle), torch.tan(shear)
-    zero, one = torch.zeros_like(scale), torch.ones_like(scale)
-    forward = torch.stack([
-        scale * cos, scale * (cos * tan - sin), shift[:, 0],
-        scale * sin, scale * (sin * tan + cos), shift[:, 1],
-        zero, zero, one,
-    ], dim=1).view(n, 3, 3)
-    return torch.linalg.inv(forward)[:, :2]
+    inverse = torch.stack([sin * tan + cos, sin - cos * tan, -sin, cos], dim=1).view(n, 2, 2) / scale.view(n, 1, 1)
+    offset = -(inverse @ shift.unsqueeze(2))
+    return torch.cat([inverse, offset], dim=2)
 
 
 @functools.lru_cache(maxsize=8)
@@ -171,6 +187,14 @@ def sampling_grid(matrices: torch.Tensor, height: int, width: int) -> torch.Tens
     n = len(matrices)
     base = _base_grid(height, width, matrices.device).expand(n, height * width, 3)
     return base.bmm(matrices.transpose(1, 2)).view(n, height, width, 2)
+
+
+def add_pixel_noise(pixels: torch.Tensor, std: torch.Tensor | float, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian noise on [0, 1] pixels, clamped back to [0, 1]; `std` is one number or one per image."""
+    if not isinstance(std, torch.Tensor):
+        std = torch.tensor(float(std), device=pixels.device)
+    noise = torch.randn(pixels.shape, generator=generator, device=pixels.device)
+    return (pixels + std.view(-1, *[1] * (pixels.dim() - 1)) * noise).clamp_(0, 1)
 
 
 def random_erase(images: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
@@ -199,11 +223,15 @@ def random_erase(images: torch.Tensor, config: AugmentConfig, generator: torch.G
 def augment_batch(
     images: torch.Tensor, generator: torch.Generator, config: AugmentConfig = AugmentConfig()
 ) -> torch.Tensor:
-    """Random affine (and optional erasing) for a whole normalised batch, each image its own draw."""
+    """Random affine, optional pixel noise and optional erasing for a whole normalised batch, each image its own
+    draw."""
     matrices = affine_matrices(len(images), config, generator, images.device)
     grid = sampling_grid(matrices, *images.shape[-2:])
     # Sample the [0,1] image so that pixels pulled in from outside the frame are background (0).
     pixels = F.grid_sample(denormalize(images), grid, align_corners=False, padding_mode="zeros")
+    if config.noise_std > 0:
+        pixels = add_pixel_noise(pixels, _uniform(len(pixels), 0, config.noise_std, generator, pixels.device),
+                                 generator)
     augmented = normalize(pixels)
     if config.erase_prob > 0:
         augmented = random_erase(augmented, config, generator)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import TensorSplit, denormalize, normalize
+from .data import TensorSplit, add_pixel_noise, denormalize, normalize
 from .training import evaluate, logits
 
 NOISE_STDS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
@@ -29,8 +29,7 @@ def add_noise(images: torch.Tensor, std: float, seed: int = 0) -> torch.Tensor:
     if std == 0:
         return images
     generator = torch.Generator(device=images.device).manual_seed(seed)
-    noise = torch.randn(images.shape, generator=generator, device=images.device)
-    return normalize((denormalize(images) + std * noise).clamp(0, 1))
+    return normalize(add_pixel_noise(denormalize(images), std, generator))
 
 
 def _warp(images: torch.Tensor, matrix: list[list[float]]) -> torch.Tensor:

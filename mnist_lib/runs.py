@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .config import TrainConfig
-from .data import TensorSplit, load_split, repo_root
+from .data import TensorSplit, load_split, repo_root, split_validation
 from .errors import ConfigError, UserError
 from .models import count_parameters, create_model
 from .training import TrainState, fit, logits, pick_device, steps_per_epoch
@@ -109,18 +109,18 @@ def summarize(history: list[dict]) -> dict:
     }
 
 
-def format_epoch(row: dict, epochs: int) -> str:
+def format_epoch(row: dict, epochs: int, split: str = "test") -> str:
     return (
         f"epoch {row['epoch']:2d}/{epochs} | train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f}% "
-        f"| test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}% "
+        f"| {split} loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}% "
         f"| lr {row['lr_start']:.5f}->{row['lr_end']:.5f} | {row['seconds']:.1f}s"
     )
 
 
 def format_summary(metrics: dict) -> str:
-    s = metrics["summary"]
+    s, split = metrics["summary"], metrics.get("evaluated_on", "test")
     return (
-        f"done: final-epoch test acc {s['final_test_acc']:.2f}% | last 3 epochs {s['last3_min']:.2f}-"
+        f"done: final-epoch {split} acc {s['final_test_acc']:.2f}% | last 3 epochs {s['last3_min']:.2f}-"
         f"{s['last3_max']:.2f}% | best {s['best_test_acc']:.2f}% at epoch {s['best_epoch']} | "
         f"{metrics['wall_seconds']:.0f}s on {metrics['device']}"
     )
@@ -166,7 +166,8 @@ class Run:
 def _new_run(root: Path, config: TrainConfig, model: nn.Module, device: torch.device, train: TensorSplit,
              test: TensorSplit) -> Run:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = f"{config.model}-{'aug' if config.augment else 'noaug'}-seed{config.seed}-{stamp}"
+    base = "-".join([config.model, "aug" if config.augment else "noaug", *(["val"] if config.validation else []),
+                     f"seed{config.seed}", stamp])
     if root.exists() and not root.is_dir():
         raise RunError(f"runs folder {root} is a file; pass a folder (or leave it out for training-logs/)")
     run_dir, n = root / base, 1
@@ -190,6 +191,7 @@ def _new_run(root: Path, config: TrainConfig, model: nn.Module, device: torch.de
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "train_images": len(train),
         "test_images": len(test),
+        "evaluated_on": evaluated_on(config),
         "steps_per_epoch": steps_per_epoch(len(train), config.batch_size),
         "wall_seconds": 0.0,
         "history": [],
@@ -209,7 +211,7 @@ def _resumed_run(checkpoint: Path, state: dict, config: TrainConfig, device: tor
     log = run.run_dir / TRAIN_LOG
     lines = log.read_text().splitlines() if log.exists() else []
     for row in state["history"][sum(line.startswith("epoch ") for line in lines):]:
-        run.log(format_epoch(row, epochs), echo=False)
+        run.log(format_epoch(row, epochs, evaluated_on(config)), echo=False)
     if len(state["history"]) == epochs:
         complete = (run.run_dir / METRICS).exists() and json.loads((run.run_dir / METRICS).read_text()).get(
             "status") == "complete" and any(line.startswith("done:") for line in lines)
@@ -217,6 +219,22 @@ def _resumed_run(checkpoint: Path, state: dict, config: TrainConfig, device: tor
             raise RunError(f"run {run.run_dir.name} is complete ({epochs}/{epochs} epochs); there is nothing to "
                            "resume. Start a new run instead.")
     return run
+
+
+def run_splits(config: TrainConfig, data_dir: str | os.PathLike | None = None, device: torch.device | str = "cpu",
+               download: bool = True) -> tuple[TensorSplit, TensorSplit]:
+    """The (train, evaluation) splits of a run: training and test set, or with `config.validation` the first
+    50,000 and the last 10,000 training images; cut to train_limit / test_limit."""
+    if config.validation:
+        train, held_out = split_validation(load_split(True, data_dir, device, download))
+    else:
+        train, held_out = load_split(True, data_dir, device, download), load_split(False, data_dir, device, download)
+    return train.head(config.train_limit), held_out.head(config.test_limit)
+
+
+def evaluated_on(config: TrainConfig) -> str:
+    """What a run's per-epoch 'test' numbers were measured on."""
+    return "validation" if config.validation else "test"
 
 
 def train(
@@ -253,10 +271,8 @@ def train(
         config = recorded
     config = (config or TrainConfig()).validate()
     device = pick_device(config.device)
-    if train_split is None:
-        train_split = load_split(True, data_dir, device, download, config.train_limit)
-    if test_split is None:
-        test_split = load_split(False, data_dir, device, download, config.test_limit)
+    if train_split is None or test_split is None:
+        train_split, test_split = run_splits(config, data_dir, device, download)
     train_split, test_split = (TensorSplit(s.images.to(device), s.labels.to(device)) for s in (train_split, test_split))
 
     state = TrainState.new(config, steps_per_epoch(len(train_split), config.batch_size), device)
@@ -277,7 +293,7 @@ def train(
 
     def record(state: TrainState, test_logits: torch.Tensor) -> None:
         run.save(state)
-        run.log(format_epoch(state.history[-1], config.epochs), verbose)
+        run.log(format_epoch(state.history[-1], config.epochs, evaluated_on(config)), verbose)
         if len(state.history) == config.epochs:
             run.log(format_summary(run.metrics), verbose)
         run.test_logits = test_logits
@@ -311,7 +327,8 @@ def find_run(model: str, augment: bool = True, seed: int = 1, root: str | Path |
     matches = [
         m for m in list_runs(root)
         if m["model"] == model and m["config"]["augment"] == augment and m["config"]["seed"] == seed
-        and (not full_data or (m["config"]["train_limit"] is None and m["config"].get("test_limit") is None))
+        and (not full_data or (m["config"]["train_limit"] is None and m["config"].get("test_limit") is None
+                               and not m["config"].get("validation")))
     ]
     if not matches and missing_ok:
         return None

@@ -1,0 +1,110 @@
+"""Named studies: fixed lists of runs (validation ablations, seeded series) trained one after another into
+their own folder, resumable after a kill, each finished run with its noise-robustness table beside it.
+
+    python -m mnist_lib study noise        # trains what is missing, resumes what was cut off, skips the rest
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from .config import TrainConfig
+from .errors import ConfigError
+from .records import committed_runs_dir
+from .robustness import noise_robustness
+from .runs import list_runs, load_model, run_splits, train
+
+ROBUSTNESS = "robustness.json"
+STUDY_NOISE_STDS = (0.0, 0.1, 0.2, 0.3)
+SEEDS = (1, 2, 3)
+
+
+def _variants(base: TrainConfig, seeds=SEEDS, **changes: list) -> list[TrainConfig]:
+    """`base` for every seed, then once per value of each changed setting (one setting changed at a time)."""
+    configs = []
+    for name, values in changes.items():
+        for value in values:
+            configs += [replace(base, seed=seed, **{name: value}) for seed in seeds]
+    return sorted(configs, key=lambda config: config.seed)  # seed-major: a cut-off study has every variant at seed 1
+
+
+STUDIES = {
+    "noise": lambda: _variants(TrainConfig(model="superlight", validation=True), noise_std=[0.0, 0.15, 0.3]),
+}
+
+
+def study_configs(name: str) -> list[TrainConfig]:
+    if name not in STUDIES:
+        raise ConfigError(f"study={name!r} is invalid: study must be one of {', '.join(STUDIES)}")
+    return [config.validate() for config in STUDIES[name]()]
+
+
+def study_dir(name: str) -> Path:
+    """training-logs/studies/<name>/ of the checkout ($MNIST_RUNS_DIR/studies/<name> when that is set)."""
+    root = Path(os.environ["MNIST_RUNS_DIR"]) if os.environ.get("MNIST_RUNS_DIR") else committed_runs_dir()
+    return root / "studies" / name
+
+
+def _settings(config: dict) -> dict:
+    return {key: value for key, value in TrainConfig.from_dict(config).to_dict().items() if key != "device"}
+
+
+def run_study(name: str, device: str = "auto", data_dir: str | os.PathLike | None = None, download: bool = True,
+              verbose: bool = True) -> pd.DataFrame:
+    """Train every run of study `name` that is not complete yet (resuming cut-off ones), then its table."""
+    folder = study_dir(name)
+    for config in study_configs(name):
+        config = replace(config, device=device)
+        runs = [m for m in list_runs(folder, complete_only=False) if _settings(m["config"]) == _settings(
+            config.to_dict())] if folder.exists() else []
+        if not runs or runs[-1]["status"] != "complete":
+            resume = runs[-1]["checkpoint"] if runs else None
+            run = train(None if resume else config, data_dir=data_dir, download=download, runs_dir=folder,
+                        resume=resume, verbose=verbose)
+            run_dir = run.run_dir
+        else:
+            run_dir = Path(runs[-1]["path"])
+        if not (run_dir / ROBUSTNESS).exists():
+            write_robustness(run_dir, data_dir, download)
+    return study_table(name)
+
+
+def write_robustness(run_dir: Path, data_dir: str | os.PathLike | None = None, download: bool = True) -> None:
+    """Accuracy under seeded pixel noise on the run's own evaluation split, saved as robustness.json."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    config = TrainConfig.from_dict(metrics["config"])
+    _, held_out = run_splits(config, data_dir, "cpu", download)
+    table = noise_robustness(load_model(run_dir / "checkpoint.pt"), held_out, STUDY_NOISE_STDS)
+    (run_dir / ROBUSTNESS).write_text(json.dumps({"noise": table.to_dict("records")}, indent=2))
+
+
+def study_runs(name: str) -> list[dict]:
+    """The complete runs of a study with their noise table (key 'noise': {std: accuracy})."""
+    folder = study_dir(name)
+    runs = []
+    for metrics in list_runs(folder) if folder.exists() else []:
+        path = Path(metrics["path"]) / ROBUSTNESS
+        noise = json.loads(path.read_text())["noise"] if path.exists() else []
+        runs.append({**metrics, "noise": {row["std"]: row["accuracy"] for row in noise}})
+    return runs
+
+
+def study_table(name: str) -> pd.DataFrame:
+    """One row per run: the settings that vary in the study, seed, final/last-3 accuracy, noisy accuracy."""
+    runs = study_runs(name)
+    if not runs:
+        return pd.DataFrame()
+    settings = pd.DataFrame([_settings(m["config"]) for m in runs])
+    varying = [c for c in settings.columns if settings[c].astype(str).nunique() > 1 and c != "seed"]
+    rows = []
+    for m, (_, config) in zip(runs, settings.iterrows(), strict=True):
+        s = m["summary"]
+        rows.append({**{c: config[c] for c in varying}, "seed": config["seed"], "final acc (%)": s["final_test_acc"],
+                     "last-3 min (%)": s["last3_min"],
+                     **{f"acc at noise {std} (%)": acc for std, acc in m["noise"].items() if std > 0}})
+    return pd.DataFrame(rows)
