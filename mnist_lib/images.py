@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -13,8 +15,10 @@ from .errors import UserError
 
 DIGIT_BOX = 20  # MNIST digits were fitted into 20x20, then centred by mass in 28x28
 SIDE = 28
-INK_THRESHOLD = 0.25  # of the contrast-stretched image: what counts as digit for the bounding box
-MIN_CONTRAST = 0.1  # brightest pixel above the background by less than this: no digit
+WORK_SIDE = 256  # larger pictures are shrunk to this longest side first; strokes survive the antialiasing
+MNIST_STROKE = 0.125  # an MNIST stroke is about 2.5 px wide in the 20 px digit box
+MIN_CONTRAST = 0.1  # ink that stands out from the paper by less than this (on [0, 1] pixels): no digit
+MIN_SIGNAL = 6  # ... or by less than this many times the picture's noise level
 
 
 class ImageError(UserError):
@@ -34,30 +38,101 @@ def _grayscale(image: Image.Image) -> torch.Tensor:
     return pil_to_tensor(image.convert("L"))[0].float() / 255
 
 
+def _odd(size: float) -> int:
+    return max(1, int(size) // 2 * 2 + 1)
+
+
+def _max_filter(pixels: torch.Tensor, size: int) -> torch.Tensor:
+    """Grey-level dilation of a (1, 1, H, W) image over a size x size window (max_pool's padding is -inf, so the
+    window just ends at the edge)."""
+    pixels = F.max_pool2d(pixels, (1, size), stride=1, padding=(0, size // 2))
+    return F.max_pool2d(pixels, (size, 1), stride=1, padding=(size // 2, 0))
+
+
+def _min_filter(pixels: torch.Tensor, size: int) -> torch.Tensor:
+    return -_max_filter(-pixels, size)
+
+
+def _blur(pixels: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of a (1, 1, H, W) image, edges replicated."""
+    radius = math.ceil(2.5 * sigma)
+    taps = torch.exp(-(torch.arange(-radius, radius + 1) / sigma) ** 2 / 2)
+    taps = (taps / taps.sum()).view(1, 1, 1, -1)
+    pixels = F.pad(pixels, (radius, radius, radius, radius), mode="replicate")
+    return F.conv2d(F.conv2d(pixels, taps), taps.transpose(2, 3))
+
+
+def _resize(pixels: torch.Tensor, longest: int) -> torch.Tensor:
+    """A (1, 1, H, W) image scaled (antialiased) so that its longest side is `longest`."""
+    scale = longest / max(pixels.shape[-2:])
+    size = [max(1, round(side * scale)) for side in pixels.shape[-2:]]
+    return F.interpolate(pixels, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def _robust_level(values: torch.Tensor) -> tuple[float, float]:
+    """Median and noise (1.4826 x median absolute deviation) of a mostly-background image."""
+    median = values.median()
+    return median.item(), 1.4826 * (values - median).abs().median().item()
+
+
+def ink_map(image: Image.Image) -> torch.Tensor:
+    """(H, W) ink strength in [0, 1] of a picture of one digit, light ink on 0, paper and lighting removed.
+
+    Polarity comes from the picture itself: after the light falling across it (a wide blur) is taken out,
+    the ink is the side with the stronger extremes. The paper under uneven light is then a grey-level opening
+    wider than any stroke; what rises above it by more than the noise is ink. Raises BlankImageError.
+    """
+    pixels = _grayscale(image)[None, None]
+    if max(pixels.shape[-2:]) > WORK_SIDE:
+        pixels = _resize(pixels, WORK_SIDE)
+    longest = max(pixels.shape[-2:])
+    smooth = _blur(pixels, 1.0) if longest >= 64 else pixels  # camera noise; small pictures are left sharp
+    # Lighting and paper vary slowly: they are measured on a 64 px copy, which is cheap.
+    coarse = _resize(smooth, 64) if longest > 64 else smooth
+    detail = coarse - _blur(coarse, max(coarse.shape[-2:]) / 6)
+    if -detail.quantile(0.002) > detail.quantile(0.998):  # dark ink on light paper
+        smooth, coarse = 1 - smooth, 1 - coarse
+    window = _odd(0.3 * max(coarse.shape[-2:]))
+    paper = _max_filter(_min_filter(coarse, window), window)
+    paper = F.interpolate(paper, size=smooth.shape[-2:], mode="bilinear", align_corners=False)
+    ink = smooth - paper
+    level, noise = _robust_level(ink)
+    peak = ink.max().item()
+    contrast = peak - level
+    if contrast < MIN_CONTRAST or contrast < MIN_SIGNAL * noise:
+        raise BlankImageError("blank image: no digit found")
+    floor = level + 2 * noise
+    return ((ink - floor) / (peak - floor)).clamp(0, 1)[0, 0]
+
+
 def preprocess(image: Image.Image) -> torch.Tensor:
     """Any picture of one digit to a normalised (1, 28, 28) tensor made the way MNIST digits were.
 
-    Grayscale; inverted when the border is light, so the digit is white on black; background stretched to 0
-    and the brightest ink to 1; cropped to the digit's bounding box; fitted into 20x20 keeping the aspect
-    ratio; pasted into 28x28 so that its centre of mass is at the centre. Raises BlankImageError.
+    Ink map (see ink_map); cropped to the digit (ink above a quarter of its peak, isolated specks ignored);
+    strokes thinner than MNIST's widened; fitted into 20x20 keeping the aspect ratio and stretched so its
+    strongest stroke is 1; pasted into 28x28 with its centre of mass at the centre. Raises BlankImageError.
     """
-    pixels = _grayscale(image)
-    border = torch.cat([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    if border.median() > 0.5:
-        pixels, border = 1 - pixels, 1 - border
-    background = border.median()
-    contrast = pixels.max() - background
-    if contrast < MIN_CONTRAST:
+    ink = ink_map(image)[None, None]
+    mask = ink > 0.25
+    mask &= F.avg_pool2d(mask.float(), 3, stride=1, padding=1) > 0.34  # specks of noise are not digit
+    if not mask.any():
         raise BlankImageError("blank image: no digit found")
-    pixels = ((pixels - background) / contrast).clamp(0, 1)
+    ink = ink * _max_filter(mask.float(), _odd(max(ink.shape[-2:]) / 40) + 2)  # nothing far from a stroke
+    rows = mask[0, 0].any(1).nonzero().flatten()
+    cols = mask[0, 0].any(0).nonzero().flatten()
+    digit = ink[..., rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    box = mask[..., rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].float()
 
-    rows = (pixels > INK_THRESHOLD).any(1).nonzero().flatten()
-    cols = (pixels > INK_THRESHOLD).any(0).nonzero().flatten()
-    digit = pixels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    scale = DIGIT_BOX / max(digit.shape)
-    height, width = (max(1, round(side * scale)) for side in digit.shape)
-    digit = F.interpolate(digit[None, None], size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    digit = digit[0, 0].clamp(0, 1)
+    edge = box - _min_filter(box, 3)
+    width = 2 * box.sum() / edge.sum().clamp(min=1)  # stroke width: area over half the outline
+    wanted = MNIST_STROKE * max(digit.shape[-2:])
+    if width < wanted - 1:  # a k x k dilation widens a stroke by k - 1
+        digit = _max_filter(digit, _odd(wanted - width + 1))
+
+    scale = DIGIT_BOX / max(digit.shape[-2:])
+    height, width = (max(1, round(side * scale)) for side in digit.shape[-2:])
+    digit = F.interpolate(digit, size=(height, width), mode="bilinear", antialias=True, align_corners=False)[0, 0]
+    digit = (digit / digit.max()).clamp(0, 1)
 
     mass = digit.sum()
     centre_y = (digit.sum(1) * torch.arange(height)).sum() / mass

@@ -84,14 +84,17 @@ def write_robustness(run_dir: Path, data_dir: str | os.PathLike | None = None, d
 
 
 def study_runs(name: str) -> list[dict]:
-    """The complete runs of a study with their noise table (key 'noise': {std: accuracy})."""
+    """The complete runs of a study in the study's order, each with its noise table (key 'noise': {std: accuracy})."""
     folder = study_dir(name)
+    order = [_settings(config.to_dict()) for config in study_configs(name)]
     runs = []
     for metrics in list_runs(folder) if folder.exists() else []:
+        if _settings(metrics["config"]) not in order:
+            continue  # a run of an earlier definition of the study
         path = Path(metrics["path"]) / ROBUSTNESS
         noise = json.loads(path.read_text())["noise"] if path.exists() else []
         runs.append({**metrics, "noise": {row["std"]: row["accuracy"] for row in noise}})
-    return runs
+    return sorted(runs, key=lambda m: order.index(_settings(m["config"])))
 
 
 def study_table(name: str) -> pd.DataFrame:

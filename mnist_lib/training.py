@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .config import TrainConfig, is_device_name
 from .data import AugmentConfig, TensorSplit, augment_batch
@@ -37,6 +38,29 @@ def pick_device(name: str = "auto") -> torch.device:
     if device.type == "mps" and not mps:
         raise ConfigError(f"device={name!r} is invalid: MPS is not available here (use device='auto' or 'cpu')")
     return device
+
+
+def progress_style() -> str:
+    """How training shows progress here: 'widget' bars in a notebook front end that displays them (JupyterLab
+    and Jupyter Server set JPY_SESSION_NAME; Colab; VS Code), 'none' in a headless kernel (papermill, nbval: their
+    saved notebooks stay free of widget state and bar floods) or with TQDM_DISABLE set, else 'text' (a terminal)."""
+    if os.environ.get("TQDM_DISABLE"):
+        return "none"
+    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    if shell is None or not hasattr(shell, "kernel"):
+        return "text"
+    front_end = "JPY_SESSION_NAME" in os.environ or "google.colab" in sys.modules or "VSCODE_PID" in os.environ
+    return "widget" if front_end else "none"
+
+
+def progress_bar(total: int, desc: str, enabled: bool = True):
+    """A tqdm bar in the style of progress_style() (disabled when not `enabled`)."""
+    style = progress_style() if enabled else "none"
+    if style == "widget":
+        from tqdm.notebook import tqdm as widget_bar  # imports IPython: only inside a notebook
+
+        return widget_bar(total=total, desc=desc, leave=False, mininterval=2)
+    return tqdm(total=total, desc=desc, leave=False, mininterval=2, disable=style == "none")
 
 
 def steps_per_epoch(images: int, batch_size: int) -> int:
@@ -150,9 +174,8 @@ def train_one_epoch(state: TrainState, train: TensorSplit, config: TrainConfig, 
     loss_sum = torch.zeros((), device=train.images.device)
     correct = torch.zeros((), device=train.images.device, dtype=torch.long)
     steps = steps_per_epoch(len(train), config.batch_size)
-    disable = bool(os.environ.get("TQDM_DISABLE")) or not progress
     lr_start = optimizer.param_groups[0]["lr"]
-    with tqdm(total=steps, desc=desc, leave=False, mininterval=2, disable=disable) as bar:
+    with progress_bar(steps, desc, progress) as bar:
         for images, labels in train.batches(config.batch_size, generator):
             if config.augment:
                 images = augment_batch(images, generator, augment)

@@ -27,6 +27,8 @@ from mnist_lib.errors import ConfigError
         ({"model": "lightest", "model_args": {"dropout": 2}}, "invalid for lightest: dropout probability"),
         ({"model": ["light"]}, "model must be a registered model name"),
         ({"weight_decay": float("inf")}, "weight_decay must be a number >= 0"),
+        ({"noise_std": 1.5}, "noise_std must be a number in \\[0, 1\\] or None"),
+        ({"validation": 1}, "validation must be True or False"),
     ],
 )
 def test_validation_names_the_setting_and_what_is_allowed(change, message):
@@ -64,3 +66,17 @@ def test_notebook_configure_reads_settings_by_name():
         notebook.configure("light", {**namespace, "epochs": "abc"})
     with pytest.raises(ConfigError, match="data_dir must be a path string"):
         notebook.configure("light", {**namespace, "data_dir": 3})
+
+
+def test_a_setting_left_at_none_takes_the_model_recipe():
+    assert TrainConfig(model="superlight").noise_std == 0.3  # SuperLight trains with pixel noise
+    assert TrainConfig(model="light").noise_std == TrainConfig(model="lightest").noise_std == 0.0
+    assert TrainConfig(model="superlight", noise_std=0.0).noise_std == 0.0  # an explicit value wins
+    args = cli.build_parser().parse_args(["train", "--model", "superlight", "--noise-std", "0.1", "--validation"])
+    assert cli.config_from_args(args) == TrainConfig(noise_std=0.1, validation=True)
+
+
+def test_records_written_before_a_setting_existed_read_back_as_they_ran():
+    old = TrainConfig(model="superlight").to_dict()
+    del old["noise_std"], old["validation"]
+    assert TrainConfig.from_dict(old).noise_std == 0.0 and TrainConfig.from_dict(old).validation is False

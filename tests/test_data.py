@@ -80,3 +80,46 @@ def test_sampling_grid_matches_affine_grid_bit_for_bit(n):
     matrices = affine_matrices(n, AugmentConfig(), torch.Generator().manual_seed(n), "cpu")
     expected = torch.nn.functional.affine_grid(matrices, [n, 1, 28, 28], align_corners=False)
     assert torch.equal(sampling_grid(matrices, 28, 28), expected)
+
+
+def test_closed_form_inverse_equals_inverting_the_forward_matrix():
+    from mnist_lib.data import _uniform, affine_matrices
+
+    config, n = AugmentConfig(), 2048
+    closed = affine_matrices(n, config, torch.Generator().manual_seed(5), "cpu")
+    generator = torch.Generator().manual_seed(5)  # the same draws, in the same order, built as a forward matrix
+    angle = torch.deg2rad(_uniform(n, -config.degrees, config.degrees, generator, "cpu"))
+    shear = torch.deg2rad(_uniform(n, -config.shear, config.shear, generator, "cpu"))
+    scale = _uniform(n, *config.scale, generator, "cpu")
+    shift = _uniform(2 * n, -config.translate, config.translate, generator, "cpu").view(n, 2) * 2
+    cos, sin, tan = torch.cos(angle), torch.sin(angle), torch.tan(shear)
+    zero, one = torch.zeros_like(scale), torch.ones_like(scale)
+    forward = torch.stack([scale * cos, scale * (cos * tan - sin), shift[:, 0],
+                           scale * sin, scale * (sin * tan + cos), shift[:, 1], zero, zero, one], 1).view(n, 3, 3)
+    assert torch.allclose(closed, torch.linalg.inv(forward)[:, :2], atol=1e-6)
+
+
+def test_pixel_noise_augmentation_is_seeded_bounded_and_varies_per_image(small_test):
+    images = small_test.images[:1].repeat(256, 1, 1, 1)
+    still = AugmentConfig(degrees=0, translate=0, scale=(1, 1), shear=0)
+    clean = augment_batch(images, torch.Generator().manual_seed(0), still)
+    noisy = augment_batch(images, torch.Generator().manual_seed(0), AugmentConfig(**{**still.__dict__,
+                                                                                      "noise_std": 0.3}))
+    again = augment_batch(images, torch.Generator().manual_seed(0), AugmentConfig(**{**still.__dict__,
+                                                                                      "noise_std": 0.3}))
+    assert torch.equal(noisy, again)
+    pixels = denormalize(noisy)
+    assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5
+    spread = (denormalize(noisy) - denormalize(clean)).flatten(1).std(1)  # each image its own std in U(0, 0.3)
+    assert spread.min() < 0.05 and spread.max() > 0.15 and spread.max() < 0.3
+
+
+def test_validation_split_is_the_last_10000_training_images(data_dir):
+    from mnist_lib.data import split_validation
+
+    full = load_split(True, data_dir, download=False)
+    train, validation = split_validation(full)
+    assert len(train) == 50_000 and len(validation) == 10_000
+    assert torch.equal(validation.images, full.images[50_000:]) and torch.equal(train.labels, full.labels[:50_000])
+    with pytest.raises(ValueError, match="60,000"):
+        split_validation(full.head(100))

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import nbformat
@@ -26,7 +27,8 @@ def test_all_four_notebooks_exist():
 def test_committed_executed_clean_and_parameterised(path):
     notebook = nbformat.read(path, as_version=4)
     code = [c for c in notebook.cells if c.cell_type == "code"]
-    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged 'parameters'"
+    assert "google.colab" in code[0].source, "the first code cell is the setup (Colab install, import)"
+    assert "parameters" in code[1].metadata.get("tags", []), "the second code cell must be tagged 'parameters'"
     assert all(c.execution_count is not None for c in code), "commit notebooks executed top to bottom"
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
     assert "widgets" not in notebook.metadata
@@ -48,7 +50,7 @@ def test_iteration_tells_target_results_analysis(path):
 @pytest.mark.parametrize("path", ITERATIONS, ids=lambda p: p.name)
 def test_parameters_cell_declares_the_config_settings_with_their_defaults(path):
     """The settings live in TrainConfig; each iteration notebook's parameters cell mirrors them exactly."""
-    cell = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    cell = next(c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
     declared = {node.target.id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body
                 if isinstance(node, ast.AnnAssign)}
     assert declared == parameter_defaults()
@@ -68,3 +70,32 @@ def test_papermill_rejects_bad_epochs_within_seconds(tmp_path, value):
     assert "ConfigError: epochs=" in done.stderr and "epochs must be a positive integer" in done.stderr
     assert time.perf_counter() - started < 90
     assert (set(runs.iterdir()) if runs.exists() else set()) == before  # no run was started
+
+
+def setup_cell(path: Path) -> str:
+    """The first code cell as plain Python (IPython's `!shell` lines turned into get_ipython().system calls)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    cell = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    return TransformerManager().transform_cell(cell.source)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_on_colab_without_a_repo_url_the_first_cell_stops_with_one_message(path, monkeypatch):
+    shell_commands = []
+    namespace = {"get_ipython": lambda: type("Shell", (), {"system": lambda self, cmd: shell_commands.append(cmd)})()}
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    with pytest.raises(SystemExit, match="On Colab, set REPO_URL in this first code cell"):
+        exec(setup_cell(path), namespace)
+    assert shell_commands == []  # nothing was cloned or installed
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_outside_colab_the_first_cell_only_imports(path, capsys):
+    exec(setup_cell(path), {})
+    assert capsys.readouterr().out.startswith("mnist_lib from ")
+
+
+def test_no_placeholder_links():
+    for path in [*NOTEBOOKS, REPO / "README.md"]:
+        assert "OWNER" not in path.read_text(), f"{path.name} links to a placeholder GitHub account"

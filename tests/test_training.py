@@ -2,10 +2,9 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
+import types
 
 import pytest
 import torch
@@ -153,31 +152,57 @@ def test_a_checkpoint_without_training_state_is_refused_for_resume(tmp_path, sma
         train(resume=tmp_path / "old.pt", **splits)
 
 
-def test_killed_cli_run_resumes_to_the_same_result(tmp_path, data_dir):
-    args = ["--model", "superlight", "--epochs", "3", "--train-limit", "3000", "--seed", "5", "--no-download",
-            "--data-dir", str(data_dir)]
+KILL_ARGS = ["--model", "superlight", "--epochs", "3", "--train-limit", "3000", "--test-limit", "2000", "--seed", "5",
+             "--no-download"]
+DYING_TRAIN = """
+import os, sys
+from mnist_lib import cli, runs
+
+real_write, writes = runs.atomic_write, []
+def write_then_die(path, payload):  # the process is killed at the {kill_at}th atomic write
+    writes.append(path.name)
+    if len(writes) == {kill_at}:
+        if {mid_write}:  # ... after the temp file is written, before the rename
+            path.with_name(path.name + ".tmp").write_bytes(payload[: len(payload) // 2])
+        os._exit(137)
+    real_write(path, payload)
+runs.atomic_write = write_then_die
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_cli_run(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("whole")
     env = {**os.environ, "TQDM_DISABLE": "1"}
+    subprocess.run([sys.executable, "-m", "mnist_lib", "train", *KILL_ARGS, "--data-dir", str(data_dir), "--out",
+                    str(out)], env=env, check=True, capture_output=True)
+    return load_checkpoint(next(out.glob(f"*/{CHECKPOINT}")))
 
-    def start(*extra):
-        return subprocess.Popen([sys.executable, "-m", "mnist_lib", "train", *args, *extra], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-    assert start("--out", str(tmp_path / "whole")).wait(timeout=120) == 0
-    victim = start("--out", str(tmp_path / "killed"))
-    deadline = time.time() + 120
-    while not list((tmp_path / "killed").glob(f"*/{CHECKPOINT}")) and time.time() < deadline:
-        time.sleep(0.05)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    checkpoint = next((tmp_path / "killed").glob(f"*/{CHECKPOINT}"))
-    assert len(load_checkpoint(checkpoint)["history"]) < 3, "the run finished before it could be killed"
-    assert subprocess.run([sys.executable, "-m", "mnist_lib", "train", "--resume", str(checkpoint), "--no-download",
-                           "--data-dir", str(data_dir)], env=env, capture_output=True).returncode == 0
-    whole = load_checkpoint(next((tmp_path / "whole").glob(f"*/{CHECKPOINT}")))
-    resumed = load_checkpoint(checkpoint)
-    assert without_timing(resumed["history"]) == without_timing(whole["history"])
-    for name, tensor in whole["state_dict"].items():
-        assert torch.equal(tensor, resumed["state_dict"][name]), name
+@pytest.mark.parametrize("kill_at, mid_write", [(2, False), (3, True), (4, False)],
+                         ids=["after checkpoint 1, before its metrics.json", "halfway through writing checkpoint 2",
+                              "after checkpoint 2, before its metrics.json"])
+def test_a_cli_run_killed_at_any_write_resumes_to_the_uninterrupted_result(kill_at, mid_write, tmp_path, data_dir,
+                                                                            uninterrupted_cli_run):
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    script = DYING_TRAIN.format(kill_at=kill_at, mid_write=mid_write)
+    killed = subprocess.run([sys.executable, "-c", script, "train", *KILL_ARGS, "--data-dir", str(data_dir), "--out",
+                             str(tmp_path)], env=env, capture_output=True, text=True)
+    assert killed.returncode == 137, killed.stderr
+    checkpoint = next(tmp_path.glob(f"*/{CHECKPOINT}"))
+    assert (checkpoint.parent / METRICS).exists() == (kill_at > 2)
+    resumed = subprocess.run([sys.executable, "-m", "mnist_lib", "train", "--resume", str(checkpoint),
+                              "--no-download", "--data-dir", str(data_dir)], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    state = load_checkpoint(checkpoint)
+    assert without_timing(state["history"]) == without_timing(uninterrupted_cli_run["history"])
+    for name, tensor in uninterrupted_cli_run["state_dict"].items():
+        assert torch.equal(tensor, state["state_dict"][name]), name
+    log = (checkpoint.parent / TRAIN_LOG).read_text()
+    assert [line.split(" |")[0] for line in log.splitlines() if line.startswith("epoch ")] == [
+        "epoch  1/3", "epoch  2/3", "epoch  3/3"]
+    assert json.loads((checkpoint.parent / METRICS).read_text())["status"] == "complete"
 
 
 def test_missing_or_unknown_devices_are_config_errors():
@@ -201,3 +226,25 @@ def test_lr_schedule_is_one_cycle():
     rates = lr_schedule(TrainConfig(epochs=2, lr=0.01), steps_per_epoch=10)
     assert len(rates) == 20
     assert max(rates) == pytest.approx(0.01, rel=0.05) and rates[0] < 0.001 and rates[-1] < 1e-4
+
+
+def test_progress_bars_are_widgets_only_where_a_front_end_shows_them(monkeypatch):
+    from mnist_lib.training import progress_style
+
+    class Kernel:  # an IPython shell attached to a kernel, as in JupyterLab, Colab and papermill
+        kernel = object()
+
+    ipython = types.ModuleType("IPython")
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    for name in ("JPY_SESSION_NAME", "VSCODE_PID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    ipython.get_ipython = lambda: None
+    assert progress_style() == "text"  # a terminal
+    ipython.get_ipython = Kernel
+    assert progress_style() == "none"  # papermill / nbval: nothing saved into the notebook
+    monkeypatch.setenv("JPY_SESSION_NAME", "notebooks/03_superlight.ipynb")
+    assert progress_style() == "widget"  # JupyterLab
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert progress_style() == "none"

@@ -1,0 +1,38 @@
+"""Named studies train what is missing, resume what was cut off and skip what is complete."""
+
+import json
+
+from mnist_lib import studies
+from mnist_lib.config import TrainConfig
+from mnist_lib.runs import find_run, list_runs, train
+
+TINY = TrainConfig(model="superlight", epochs=2, train_limit=1000, test_limit=500, validation=True, device="cpu")
+
+
+def test_a_study_resumes_cut_off_runs_and_skips_complete_ones(tmp_path, monkeypatch, data_dir):
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path))
+    monkeypatch.setitem(studies.STUDIES, "tiny", lambda: studies._variants(TINY, seeds=(1,), noise_std=[0.0, 0.3]))
+    folder = studies.study_dir("tiny")
+    cut_off = train(studies.study_configs("tiny")[1], data_dir=data_dir, runs_dir=folder, stop_after=1, verbose=False)
+
+    table = studies.run_study("tiny", device="cpu", data_dir=data_dir, download=False, verbose=False)
+    runs = list_runs(folder)
+    assert len(runs) == 2 and cut_off.run_dir.name in {m["run"] for m in runs}  # resumed in place, not restarted
+    assert list(table["noise_std"]) == [0.0, 0.3] and list(table.columns[-3:]) == [
+        "acc at noise 0.1 (%)", "acc at noise 0.2 (%)", "acc at noise 0.3 (%)"]
+    for metrics in runs:
+        assert metrics["evaluated_on"] == "validation" and metrics["train_images"] == 1000
+        noise = json.loads((folder / metrics["run"] / studies.ROBUSTNESS).read_text())["noise"]
+        assert noise[0] == {"std": 0.0, "accuracy": metrics["summary"]["final_test_acc"]}
+        assert "validation acc" in (folder / metrics["run"] / "train.log").read_text()
+
+    before = sorted(p.name for p in folder.iterdir())
+    studies.run_study("tiny", device="cpu", data_dir=data_dir, download=False, verbose=False)
+    assert sorted(p.name for p in folder.iterdir()) == before  # nothing retrained
+
+
+def test_validation_runs_never_stand_in_for_test_runs(tmp_path, data_dir):
+    train(TINY, data_dir=data_dir, runs_dir=tmp_path, verbose=False)
+    assert "-val-" in list_runs(tmp_path)[0]["run"]
+    assert find_run("superlight", root=tmp_path, full_data=False, missing_ok=True) is not None
+    assert find_run("superlight", root=tmp_path, missing_ok=True) is None  # not a test-set run
