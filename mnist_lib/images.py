@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 import torch.nn.functional as F
@@ -147,6 +148,8 @@ def preprocess(image: Image.Image) -> torch.Tensor:
 
 def read_image(path: str) -> Image.Image:
     """Open and decode an image file, upright per its EXIF orientation; ImageError with a short reason."""
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise ImageError("empty file (0 bytes)")
     try:
         with Image.open(path) as image:
             image.load()
@@ -157,7 +160,10 @@ def read_image(path: str) -> Image.Image:
         raise ImageError("a folder, not an image file") from None
     except UnidentifiedImageError:
         raise ImageError("not a readable image file") from None
-    except (OSError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError:
+        raise ImageError(f"image too large: over {2 * Image.MAX_IMAGE_PIXELS:,} pixels (Pillow's safety limit); "
+                         "shrink it first") from None
+    except OSError as error:
         raise ImageError(f"cannot decode image ({error})") from None
 
 

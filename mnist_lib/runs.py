@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickle
 import platform
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,7 +64,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"checkpoint {path} does not exist (pass the checkpoint.pt of a run directory)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, OSError) as error:
+    except Exception as error:  # garbage can make the unpickler raise anything (KeyError, ...)
         reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:120]}" if str(error).strip() else \
             type(error).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint ({reason}); it may be truncated or not a file "
