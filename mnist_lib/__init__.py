@@ -1,8 +1,8 @@
 """Tiny MNIST CNNs: tensor data pipeline, model registry, training loop, run records and analysis tools.
 
 Modules, lowest first (each imports only modules listed earlier; tests/test_layout.py checks):
-errors, data, models, config, training, runs, records, plots, anatomy, robustness, studies, images, notebook,
-cli.
+errors, data, models, config, training, runs, robustness, images, photos, studies, records, plots, anatomy,
+notebook, cli.
 """
 
 from .config import TrainConfig

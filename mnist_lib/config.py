@@ -19,7 +19,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # augmentation, which makes it robust to noisy pictures (notebook 03 shows the trade-off on the validation split).
 MODEL_RECIPES = {"superlight": {"noise_std": 0.3}}
 # Settings added after runs were recorded, with the value that reproduces what those runs did.
-BEFORE_SETTING = {"noise_std": 0.0, "validation": False}
+BEFORE_SETTING = {"noise_std": 0.0, "noise_prob": 1.0, "validation": False}
 
 
 def is_device_name(value) -> bool:
@@ -69,6 +69,8 @@ class TrainConfig:
                                       "drawn from U(0, noise_std) on [0, 1] pixels; None: the model's recipe "
                                       "(0.3 for superlight, else 0)", "a number in [0, 1] or None",
                                       lambda value: value is None or (_is_number(value) and 0 <= value <= 1))
+    noise_prob: float = setting(1.0, "share of training images that get pixel noise (with noise_std > 0)",
+                                "a probability in [0, 1]", lambda value: _is_number(value) and 0 <= value <= 1)
     seed: int = setting(1, "seed of initial weights, batch order, augmentation and dropout", "a non-negative integer",
                         lambda value: _is_int(value) and value >= 0)
     device: str = setting("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps",

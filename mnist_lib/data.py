@@ -142,7 +142,8 @@ class AugmentConfig:
     shear: float = 5.0  # degrees
     erase_prob: float = 0.0
     erase_area: tuple[float, float] = (0.02, 0.12)
-    noise_std: float = 0.0  # each image's Gaussian pixel-noise std is drawn from U(0, noise_std)
+    noise_std: float = 0.0  # each image's Gaussian pixel-noise std is drawn from U(0, noise_std) ...
+    noise_prob: float = 1.0  # ... for this share of the images (the others stay clean)
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator, device) -> torch.Tensor:
@@ -230,8 +231,10 @@ def augment_batch(
     # Sample the [0,1] image so that pixels pulled in from outside the frame are background (0).
     pixels = F.grid_sample(denormalize(images), grid, align_corners=False, padding_mode="zeros")
     if config.noise_std > 0:
-        pixels = add_pixel_noise(pixels, _uniform(len(pixels), 0, config.noise_std, generator, pixels.device),
-                                 generator)
+        std = _uniform(len(pixels), 0, config.noise_std, generator, pixels.device)
+        if config.noise_prob < 1:
+            std = std * (torch.rand(len(pixels), generator=generator, device=pixels.device) < config.noise_prob)
+        pixels = add_pixel_noise(pixels, std, generator)
     augmented = normalize(pixels)
     if config.erase_prob > 0:
         augmented = random_erase(augmented, config, generator)

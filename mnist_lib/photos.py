@@ -13,11 +13,14 @@ import os
 import random
 from dataclasses import dataclass
 
+import pandas as pd
 import torch
 from PIL import Image, ImageDraw, ImageFont
+from torch import nn
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 from .data import mnist_dataset
+from .images import BlankImageError, preprocess, top3
 
 CONDITIONS = (
     "dark ink on white paper",
@@ -174,3 +177,30 @@ def photo_set(data_dir: str | os.PathLike | None = None, per_condition: int = 30
                 ink, source = font_digit(label, rng.randint(30, 120)), "font"
             photos.append(Photo(render(ink, condition, rng, generator), label, condition, source))
     return photos
+
+
+def read_photos(model: nn.Module, photos: list[Photo]) -> pd.DataFrame:
+    """One row per picture: condition, source, label, the model's answer and its probability (blank: None)."""
+    inputs, rows = [], []
+    for photo in photos:
+        try:
+            inputs.append(preprocess(photo.image))
+        except BlankImageError:
+            inputs.append(None)
+        rows.append({"condition": photo.condition, "source": photo.source, "label": photo.label})
+    readable = [x for x in inputs if x is not None]
+    answers = iter(top3(model, readable) if readable else [])
+    for row, x in zip(rows, inputs, strict=True):
+        best = next(answers)[0] if x is not None else {"digit": None, "probability": None}
+        row.update(predicted=best["digit"], probability=best["probability"], correct=best["digit"] == row["label"])
+    return pd.DataFrame(rows)
+
+
+def accuracy_by_condition(readings: pd.DataFrame) -> pd.DataFrame:
+    """Pictures, correct answers and accuracy (%) per condition, in CONDITIONS order, then all together."""
+    rows = [{"condition": c, "pictures": len(g), "correct": int(g["correct"].sum()),
+             "accuracy (%)": round(100 * g["correct"].mean(), 1)}
+            for c, g in readings.groupby("condition", sort=False)]
+    rows.append({"condition": "all", "pictures": len(readings), "correct": int(readings["correct"].sum()),
+                 "accuracy (%)": round(100 * readings["correct"].mean(), 1)})
+    return pd.DataFrame(rows)

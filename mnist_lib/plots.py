@@ -278,3 +278,54 @@ def save_run_figures(
     for fig in figures:
         plt.close(fig)
     return paths
+
+
+def noise_tradeoff(study: pd.DataFrame, save: SavePath = None) -> Figure:
+    """Accuracy against the evaluation noise std, one line per training noise_std, mean and seed spread (sd),
+    from studies.study_table("noise")."""
+    columns = {"final acc (%)": 0.0, **{c: float(c.split()[3]) for c in study.columns if c.startswith("acc at noise")}}
+    long = study.melt(id_vars=["noise_std", "seed"], value_vars=list(columns), var_name="eval", value_name="accuracy")
+    long["evaluation noise std"] = long["eval"].map(columns)
+    long["training noise_std"] = long["noise_std"].map(lambda v: f"U(0, {v:g})" if v else "none")
+    fig, (full, zoom) = plt.subplots(1, 2, figsize=(12, 4))
+    for ax in (full, zoom):
+        sns.lineplot(long, x="evaluation noise std", y="accuracy", hue="training noise_std", marker="o",
+                     errorbar="sd", ax=ax)
+        ax.set_ylabel("Validation accuracy (%)")
+        ax.grid(alpha=0.3)
+    full.set_title("Accuracy under pixel noise (mean, band: sd over seeds)")
+    zoom.set_ylim(98.5, 99.7)
+    zoom.axhline(99.4, color="grey", linestyle="--", linewidth=1)
+    zoom.set_title("The same, zoomed to 98.5-99.7% (dashed: 99.4%)")
+    return _finish(fig, save)
+
+
+def photo_gallery(photos: list, readings: pd.DataFrame, per_condition: int = 4, save: SavePath = None) -> Figure:
+    """For the first `per_condition` pictures of each condition: the picture, what preprocess made of it, and the
+    model's answer (from photos.read_photos; red when wrong)."""
+    from .images import BlankImageError, preprocess
+
+    conditions = list(dict.fromkeys(readings["condition"]))
+    fig, axes = plt.subplots(len(conditions), 2 * per_condition, figsize=(2.6 * per_condition, 1.45 * len(conditions)),
+                             squeeze=False)
+    for row, condition in enumerate(conditions):
+        chosen = readings.index[readings["condition"] == condition][:per_condition]
+        for column, index in enumerate(chosen):
+            picture, seen = axes[row, 2 * column], axes[row, 2 * column + 1]
+            picture.imshow(photos[index].image.convert("RGB"))
+            try:
+                seen.imshow(denormalize(preprocess(photos[index].image))[0], cmap="gray", vmin=0, vmax=1)
+            except BlankImageError:
+                pass
+            result = readings.loc[index]
+            answer = "blank" if pd.isna(result["predicted"]) else \
+                f"{int(result['predicted'])} ({result['probability']:.2f})"
+            seen.set_title(f"{result['label']} -> {answer}", fontsize=8, color="black" if result["correct"] else "red")
+        axes[row, 0].set_ylabel(condition, rotation=0, ha="right", va="center", fontsize=8)
+        for ax in axes[row]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+    fig.suptitle("Pictures, what preprocess makes of them, and label -> answer (probability)")
+    return _finish(fig, save)

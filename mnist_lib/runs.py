@@ -44,6 +44,11 @@ def default_runs_dir() -> Path:
     return repo_root() / "training-logs"
 
 
+def committed_runs_dir() -> Path:
+    """training-logs/ of the checkout: the committed record, whatever $MNIST_RUNS_DIR says."""
+    return repo_root() / "training-logs"
+
+
 def atomic_write(path: Path, payload: bytes) -> None:
     """Write a temp file beside `path`, then rename it over `path`: a kill never leaves half a file."""
     tmp = path.with_name(path.name + ".tmp")

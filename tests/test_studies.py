@@ -11,7 +11,8 @@ TINY = TrainConfig(model="superlight", epochs=2, train_limit=1000, test_limit=50
 
 def test_a_study_resumes_cut_off_runs_and_skips_complete_ones(tmp_path, monkeypatch, data_dir):
     monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path))
-    monkeypatch.setitem(studies.STUDIES, "tiny", lambda: studies._variants(TINY, seeds=(1,), noise_std=[0.0, 0.3]))
+    variants = [{"noise_std": 0.0}, {"noise_std": 0.3}]
+    monkeypatch.setitem(studies.STUDIES, "tiny", lambda: studies._variants(TINY, variants, seeds=(1,)))
     folder = studies.study_dir("tiny")
     cut_off = train(studies.study_configs("tiny")[1], data_dir=data_dir, runs_dir=folder, stop_after=1, verbose=False)
 
