@@ -16,7 +16,8 @@ from .errors import UserError
 
 DIGIT_BOX = 20  # MNIST digits were fitted into 20x20, then centred by mass in 28x28
 SIDE = 28
-WORK_SIDE = 256  # larger pictures are shrunk to this longest side first; strokes survive the antialiasing
+WORK_PIXELS = 256 * 256  # larger pictures are shrunk to this many pixels first; strokes survive the antialiasing
+COARSE_PIXELS = 64 * 64  # paper and lighting vary slowly: they are measured on a copy this small
 MNIST_STROKE = 0.125  # an MNIST stroke is about 2.5 px wide in the 20 px digit box
 MIN_CONTRAST = 0.1  # ink that stands out from the paper by less than this (on [0, 1] pixels): no digit
 MIN_SIGNAL = 6  # ... or by less than this many times the picture's noise level
@@ -63,9 +64,12 @@ def _blur(pixels: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(F.conv2d(pixels, taps), taps.transpose(2, 3))
 
 
-def _resize(pixels: torch.Tensor, longest: int) -> torch.Tensor:
-    """A (1, 1, H, W) image scaled (antialiased) so that its longest side is `longest`."""
-    scale = longest / max(pixels.shape[-2:])
+def _shrink(pixels: torch.Tensor, most: int) -> torch.Tensor:
+    """A (1, 1, H, W) image scaled down (antialiased, aspect kept) to at most `most` pixels."""
+    height, width = pixels.shape[-2:]
+    if height * width <= most:
+        return pixels
+    scale = math.sqrt(most / (height * width))
     size = [max(1, round(side * scale)) for side in pixels.shape[-2:]]
     return F.interpolate(pixels, size=size, mode="bilinear", antialias=True, align_corners=False)
 
@@ -83,17 +87,14 @@ def ink_map(image: Image.Image) -> torch.Tensor:
     the ink is the side with the stronger extremes. The paper under uneven light is then a grey-level opening
     wider than any stroke; what rises above it by more than the noise is ink. Raises BlankImageError.
     """
-    pixels = _grayscale(image)[None, None]
-    if max(pixels.shape[-2:]) > WORK_SIDE:
-        pixels = _resize(pixels, WORK_SIDE)
-    longest = max(pixels.shape[-2:])
-    smooth = _blur(pixels, 1.0) if longest >= 64 else pixels  # camera noise; small pictures are left sharp
-    # Lighting and paper vary slowly: they are measured on a 64 px copy, which is cheap.
-    coarse = _resize(smooth, 64) if longest > 64 else smooth
-    detail = coarse - _blur(coarse, max(coarse.shape[-2:]) / 6)
+    pixels = _shrink(_grayscale(image)[None, None], WORK_PIXELS)
+    smooth = _blur(pixels, 1.0) if min(pixels.shape[-2:]) >= 48 else pixels  # camera noise; small ones stay sharp
+    coarse = _shrink(smooth, COARSE_PIXELS)
+    short_side = min(coarse.shape[-2:])  # a digit is about as tall as the picture's short side, or less
+    detail = coarse - _blur(coarse, max(1.0, short_side / 6))
     if -detail.quantile(0.002) > detail.quantile(0.998):  # dark ink on light paper
         smooth, coarse = 1 - smooth, 1 - coarse
-    window = _odd(0.3 * max(coarse.shape[-2:]))
+    window = max(3, _odd(0.3 * short_side))  # wider than a stroke: the opening keeps paper and light only
     paper = _max_filter(_min_filter(coarse, window), window)
     paper = F.interpolate(paper, size=smooth.shape[-2:], mode="bilinear", align_corners=False)
     ink = smooth - paper
@@ -118,7 +119,7 @@ def preprocess(image: Image.Image) -> torch.Tensor:
     mask &= F.avg_pool2d(mask.float(), 3, stride=1, padding=1) > 0.34  # specks of noise are not digit
     if not mask.any():
         raise BlankImageError("blank image: no digit found")
-    ink = ink * _max_filter(mask.float(), _odd(max(ink.shape[-2:]) / 40) + 2)  # nothing far from a stroke
+    ink = ink * _max_filter(mask.float(), _odd(min(ink.shape[-2:]) / 40) + 2)  # nothing far from a stroke
     rows = mask[0, 0].any(1).nonzero().flatten()
     cols = mask[0, 0].any(0).nonzero().flatten()
     digit = ink[..., rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
