@@ -17,7 +17,8 @@ from .models import MODELS, create_model
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # What each model trains with when a setting is left at None: its recipe. SuperLight adds pixel noise to the
 # augmentation, which makes it robust to noisy pictures (notebook 03 shows the trade-off on the validation split).
-MODEL_RECIPES = {"superlight": {"noise_std": 0.3}}
+MODEL_RECIPES = {"superlight": {"noise_std": 0.3, "noise_prob": 0.5}}
+NO_RECIPE = {"noise_std": 0.0, "noise_prob": 1.0}  # ... and for a model without one
 # Settings added after runs were recorded, with the value that reproduces what those runs did.
 BEFORE_SETTING = {"noise_std": 0.0, "noise_prob": 1.0, "validation": False}
 
@@ -65,12 +66,14 @@ class TrainConfig:
                             lambda value: isinstance(value, bool))
     erase_prob: float = setting(0.0, "probability of random erasing per training image (with augment)",
                                 "a probability in [0, 1]", lambda value: _is_number(value) and 0 <= value <= 1)
-    noise_std: float | None = setting(None, "Gaussian pixel noise on each training image (with augment), its std "
+    noise_std: float | None = setting(None, "Gaussian pixel noise on training images (with augment), each one's std "
                                       "drawn from U(0, noise_std) on [0, 1] pixels; None: the model's recipe "
                                       "(0.3 for superlight, else 0)", "a number in [0, 1] or None",
                                       lambda value: value is None or (_is_number(value) and 0 <= value <= 1))
-    noise_prob: float = setting(1.0, "share of training images that get pixel noise (with noise_std > 0)",
-                                "a probability in [0, 1]", lambda value: _is_number(value) and 0 <= value <= 1)
+    noise_prob: float | None = setting(None, "share of training images that get pixel noise (with noise_std > 0); "
+                                       "None: the model's recipe (0.5 for superlight, else 1)",
+                                       "a probability in [0, 1] or None",
+                                       lambda value: value is None or (_is_number(value) and 0 <= value <= 1))
     seed: int = setting(1, "seed of initial weights, batch order, augmentation and dropout", "a non-negative integer",
                         lambda value: _is_int(value) and value >= 0)
     device: str = setting("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps",
@@ -90,8 +93,9 @@ class TrainConfig:
         for name, value in recipe.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
-        if self.noise_std is None:
-            self.noise_std = 0.0
+        for name, value in NO_RECIPE.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
 
     def validate(self) -> TrainConfig:
         for spec in fields(self):

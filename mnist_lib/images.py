@@ -171,6 +171,7 @@ def read_image(path: str) -> Image.Image:
 @torch.inference_mode()
 def top3(model: nn.Module, inputs: list[torch.Tensor]) -> list[list[dict]]:
     """For each preprocessed (1, 28, 28) input: the three likeliest digits with their probabilities."""
-    values, digits = model.eval()(torch.stack(inputs)).softmax(1).topk(3)  # one batch for all images
+    batch = torch.stack(inputs).to(next(model.parameters()).device)  # one batch for all images
+    values, digits = model.eval()(batch).softmax(1).topk(3)
     return [[{"digit": d, "probability": round(p, 4)} for d, p in zip(top_digits, top_values, strict=True)]
             for top_values, top_digits in zip(values.tolist(), digits.tolist(), strict=True)]

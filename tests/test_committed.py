@@ -9,8 +9,9 @@ import nbformat
 import pytest
 import torch
 
-from mnist_lib import records, runs
-from mnist_lib.runs import CHECKPOINT, METRICS, TRAIN_LOG, load_checkpoint, model_from_checkpoint
+from mnist_lib import records, robustness, runs, studies
+from mnist_lib.config import TrainConfig
+from mnist_lib.runs import CHECKPOINT, METRICS, TRAIN_LOG, load_checkpoint, model_from_checkpoint, run_splits
 from mnist_lib.training import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,3 +55,22 @@ def test_notebook_shows_its_committed_run(name):
 
 def test_readme_results_table_is_generated_from_the_record():
     assert records.sync_readme(write=False)
+
+
+STUDY_RUNS = studies.study_runs("noise", root=records.committed_runs_dir())
+
+
+def test_the_noise_study_is_complete():
+    assert len(STUDY_RUNS) == len(studies.study_configs("noise"))
+
+
+@pytest.mark.parametrize("metrics", STUDY_RUNS, ids=[m["run"] for m in STUDY_RUNS])
+def test_study_checkpoint_reproduces_its_validation_and_noise_accuracy(metrics, data_dir):
+    config = TrainConfig.from_dict(metrics["config"])
+    assert config.validation and metrics["evaluated_on"] == "validation"
+    _, validation = run_splits(config, data_dir, download=False)
+    model = runs.load_model(Path(metrics["path"]) / CHECKPOINT)
+    assert evaluate(model, validation)["accuracy"] == pytest.approx(metrics["summary"]["final_test_acc"], abs=1e-6)
+    assert metrics["noise"][0.0] == pytest.approx(metrics["summary"]["final_test_acc"], abs=1e-6)
+    noisy = robustness.noise_robustness(model, validation, stds=(0.2,))["accuracy"].item()
+    assert noisy == pytest.approx(metrics["noise"][0.2], abs=1e-6)

@@ -69,8 +69,10 @@ def test_notebook_configure_reads_settings_by_name():
 
 
 def test_a_setting_left_at_none_takes_the_model_recipe():
-    assert TrainConfig(model="superlight").noise_std == 0.3  # SuperLight trains with pixel noise
+    superlight = TrainConfig(model="superlight")  # SuperLight trains with pixel noise on half of the images
+    assert (superlight.noise_std, superlight.noise_prob) == (0.3, 0.5)
     assert TrainConfig(model="light").noise_std == TrainConfig(model="lightest").noise_std == 0.0
+    assert TrainConfig(model="light").noise_prob == 1.0
     assert TrainConfig(model="superlight", noise_std=0.0).noise_std == 0.0  # an explicit value wins
     args = cli.build_parser().parse_args(["train", "--model", "superlight", "--noise-std", "0.1", "--validation"])
     assert cli.config_from_args(args) == TrainConfig(noise_std=0.1, validation=True)
@@ -78,5 +80,5 @@ def test_a_setting_left_at_none_takes_the_model_recipe():
 
 def test_records_written_before_a_setting_existed_read_back_as_they_ran():
     old = TrainConfig(model="superlight").to_dict()
-    del old["noise_std"], old["validation"]
-    assert TrainConfig.from_dict(old).noise_std == 0.0 and TrainConfig.from_dict(old).validation is False
+    del old["noise_std"], old["noise_prob"], old["validation"]
+    assert TrainConfig.from_dict(old) == TrainConfig(noise_std=0.0, noise_prob=1.0, validation=False)
