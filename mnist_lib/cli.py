@@ -125,12 +125,12 @@ def records_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--root {args.root} is not a folder (leave it out for the repo's training-logs/)")
     if args.check:
         if not records.sync_readme(write=False, root=args.root):
-            print("README.md results table is stale: run python -m mnist_lib records --update-readme")
+            print("README.md's generated tables are stale: run python -m mnist_lib records --update-readme")
             return 1
         return 0
     if args.update_readme:
         changed = not records.sync_readme(write=True, root=args.root)
-        print("README.md results table " + ("rewritten" if changed else "was already up to date"))
+        print("README.md's generated tables " + ("rewritten" if changed else "were already up to date"))
         return 0
     print(records.readme_table(args.root))
     return 0

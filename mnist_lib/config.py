@@ -15,8 +15,9 @@ from .errors import ConfigError
 from .models import MODELS, create_model
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-# What each model trains with when a setting is left at None: its recipe. SuperLight adds pixel noise to the
-# augmentation, which makes it robust to noisy pictures (notebook 03 shows the trade-off on the validation split).
+# What each model trains with when a setting is left at None: its recipe, applied when the config is made (so
+# `replace(config, model=...)` keeps values already filled in). SuperLight adds pixel noise to the augmentation,
+# which makes it robust to Gaussian noise on its 28x28 input (notebook 03: the trade-off on the validation split).
 MODEL_RECIPES = {"superlight": {"noise_std": 0.3, "noise_prob": 0.5}}
 NO_RECIPE = {"noise_std": 0.0, "noise_prob": 1.0}  # ... and for a model without one
 # Settings added after runs were recorded, with the value that reproduces what those runs did.
@@ -113,6 +114,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
-        """Rebuild from a run record; settings added since the record was written take their defaults."""
+        """Rebuild from a run record; a setting added since the record was written takes the value that reproduces
+        what the run did (BEFORE_SETTING)."""
         known = {spec.name for spec in fields(cls)}
         return cls(**{**BEFORE_SETTING, **{key: value for key, value in values.items() if key in known}})

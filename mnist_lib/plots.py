@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .config import TrainConfig
 from .data import AugmentConfig, augment_batch, denormalize
+from .images import BlankImageError, preprocess
 from .training import lr_schedule
 
 SavePath = str | os.PathLike | None
@@ -281,15 +282,17 @@ def save_run_figures(
 
 
 def noise_tradeoff(study: pd.DataFrame, save: SavePath = None) -> Figure:
-    """Accuracy against the evaluation noise std, one line per training noise_std, mean and seed spread (sd),
+    """Accuracy against the evaluation noise std, one line per training noise (std, share), mean and seed sd,
     from studies.study_table("noise")."""
     columns = {"final acc (%)": 0.0, **{c: float(c.split()[3]) for c in study.columns if c.startswith("acc at noise")}}
-    long = study.melt(id_vars=["noise_std", "seed"], value_vars=list(columns), var_name="eval", value_name="accuracy")
+    long = study.melt(id_vars=["noise_std", "noise_prob", "seed"], value_vars=list(columns), var_name="eval",
+                      value_name="accuracy")
     long["evaluation noise std"] = long["eval"].map(columns)
-    long["training noise_std"] = long["noise_std"].map(lambda v: f"U(0, {v:g})" if v else "none")
+    long["training noise"] = [f"U(0, {std:g}) on {prob:.0%} of images" if std else "none" for std, prob in
+                              zip(long["noise_std"], long["noise_prob"], strict=True)]
     fig, (full, zoom) = plt.subplots(1, 2, figsize=(12, 4))
     for ax in (full, zoom):
-        sns.lineplot(long, x="evaluation noise std", y="accuracy", hue="training noise_std", marker="o",
+        sns.lineplot(long, x="evaluation noise std", y="accuracy", hue="training noise", marker="o",
                      errorbar="sd", ax=ax)
         ax.set_ylabel("Validation accuracy (%)")
         ax.grid(alpha=0.3)
@@ -301,15 +304,15 @@ def noise_tradeoff(study: pd.DataFrame, save: SavePath = None) -> Figure:
 
 
 def photo_gallery(photos: list, readings: pd.DataFrame, per_condition: int = 4, save: SavePath = None) -> Figure:
-    """For the first `per_condition` pictures of each condition: the picture, what preprocess made of it, and the
-    model's answer (from photos.read_photos; red when wrong)."""
-    from .images import BlankImageError, preprocess
-
+    """For `per_condition` pictures of each condition, misses first: the picture, what preprocess made of it, and
+    the model's answer (from photos.read_photos; red when wrong)."""
     conditions = list(dict.fromkeys(readings["condition"]))
     fig, axes = plt.subplots(len(conditions), 2 * per_condition, figsize=(2.6 * per_condition, 1.45 * len(conditions)),
                              squeeze=False)
     for row, condition in enumerate(conditions):
-        chosen = readings.index[readings["condition"] == condition][:per_condition]
+        rows = readings[readings["condition"] == condition]
+        chosen = list(rows.index[~rows["correct"]]) + list(rows.index[rows["correct"]])
+        chosen = chosen[:per_condition]
         for column, index in enumerate(chosen):
             picture, seen = axes[row, 2 * column], axes[row, 2 * column + 1]
             picture.imshow(photos[index].image.convert("RGB"))

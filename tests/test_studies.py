@@ -27,9 +27,11 @@ def test_a_study_resumes_cut_off_runs_and_skips_complete_ones(tmp_path, monkeypa
         assert noise[0] == {"std": 0.0, "accuracy": metrics["summary"]["final_test_acc"]}
         assert "validation acc" in (folder / metrics["run"] / "train.log").read_text()
 
-    before = sorted(p.name for p in folder.iterdir())
+    (folder / "killed-before-its-first-checkpoint").mkdir()  # holds nothing: removed, not counted
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     studies.run_study("tiny", device="cpu", data_dir=data_dir, download=False, verbose=False)
-    assert sorted(p.name for p in folder.iterdir()) == before  # nothing retrained
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before  # nothing retrained or rewritten
+    assert not (folder / "killed-before-its-first-checkpoint").exists()
 
 
 def test_validation_runs_never_stand_in_for_test_runs(tmp_path, data_dir):
