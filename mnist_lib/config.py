@@ -15,10 +15,11 @@ from .errors import ConfigError
 from .models import MODELS, create_model
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-# What each model trains with when a setting is left at None: its recipe, applied when the config is made (so
-# `replace(config, model=...)` keeps values already filled in). SuperLight adds pixel noise to the augmentation,
-# which makes it robust to Gaussian noise on its 28x28 input (notebook 03: the trade-off on the validation split).
-MODEL_RECIPES = {"superlight": {"noise_std": 0.3, "noise_prob": 0.5}}
+# What a model trains with when a setting is left at None: its recipe, applied when the config is made (so
+# `replace(config, model=...)` keeps values already filled in). Empty for now: the noise-robust recipe for
+# SuperLight (noise_std 0.3, noise_prob 0.5, chosen on the validation split) held the 99.4% bar on its seed-1 test
+# run by exactly 0.00 points, so it stays opt-in until the seeded series shows every seed above the bar.
+MODEL_RECIPES: dict[str, dict] = {}
 NO_RECIPE = {"noise_std": 0.0, "noise_prob": 1.0}  # ... and for a model without one
 # Settings added after runs were recorded, with the value that reproduces what those runs did.
 BEFORE_SETTING = {"noise_std": 0.0, "noise_prob": 1.0, "validation": False}
@@ -69,10 +70,10 @@ class TrainConfig:
                                 "a probability in [0, 1]", lambda value: _is_number(value) and 0 <= value <= 1)
     noise_std: float | None = setting(None, "Gaussian pixel noise on training images (with augment), each one's std "
                                       "drawn from U(0, noise_std) on [0, 1] pixels; None: the model's recipe "
-                                      "(0.3 for superlight, else 0)", "a number in [0, 1] or None",
+                                      "(none has one: 0)", "a number in [0, 1] or None",
                                       lambda value: value is None or (_is_number(value) and 0 <= value <= 1))
     noise_prob: float | None = setting(None, "share of training images that get pixel noise (with noise_std > 0); "
-                                       "None: the model's recipe (0.5 for superlight, else 1)",
+                                       "None: the model's recipe (none has one: 1)",
                                        "a probability in [0, 1] or None",
                                        lambda value: value is None or (_is_number(value) and 0 <= value <= 1))
     seed: int = setting(1, "seed of initial weights, batch order, augmentation and dropout", "a non-negative integer",

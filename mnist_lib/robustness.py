@@ -118,7 +118,9 @@ def robustness_report(model: nn.Module, split: TensorSplit, seed: int = 0,
 
 
 def compare(reports: dict[str, dict[str, pd.DataFrame]], kind: str) -> pd.DataFrame:
-    """One table of `kind` ("noise", "rotation", "translation", "stability") with a column per labelled report."""
-    tables = [report[kind].set_index([c for c in report[kind].columns if c not in ("accuracy", "unchanged")])
-              for report in reports.values()]
-    return pd.concat(tables, axis=1, keys=list(reports))
+    """One table of `kind` ("noise", "rotation", "translation", "stability") with a column per labelled report
+    that has it."""
+    having = {label: report[kind] for label, report in reports.items() if kind in report}
+    tables = [table.set_index([c for c in table.columns if c not in ("accuracy", "unchanged")])
+              for table in having.values()]
+    return pd.concat(tables, axis=1, keys=list(having))

@@ -323,16 +323,19 @@ def list_runs(root: str | Path | None = None, complete_only: bool = True) -> lis
 
 
 def find_run(model: str, augment: bool = True, seed: int = 1, root: str | Path | None = None,
-             full_data: bool = True, missing_ok: bool = False) -> dict | None:
-    """The newest complete run of `model` with that augmentation and seed (on the full splits).
+             full_data: bool = True, missing_ok: bool = False, **settings) -> dict | None:
+    """The newest complete run of `model` with that augmentation and seed (on the full splits), and with the
+    given `settings` (e.g. noise_std=0.3, noise_prob=0.5; by default the noise_std of the model's recipe).
 
     Raises FileNotFoundError when there is none, or returns None with `missing_ok`.
     """
+    wanted = {"noise_std": TrainConfig(model=model).noise_std} | settings
     matches = [
         m for m in list_runs(root)
         if m["model"] == model and m["config"]["augment"] == augment and m["config"]["seed"] == seed
         and (not full_data or (m["config"]["train_limit"] is None and m["config"].get("test_limit") is None
                                and not m["config"].get("validation")))
+        and all(getattr(TrainConfig.from_dict(m["config"]), name) == value for name, value in wanted.items())
     ]
     if not matches and missing_ok:
         return None

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from mnist_lib import cli, notebook
+from mnist_lib import cli, config, notebook
 from mnist_lib.config import TrainConfig
 from mnist_lib.errors import ConfigError
 
@@ -68,14 +68,15 @@ def test_notebook_configure_reads_settings_by_name():
         notebook.configure("light", {**namespace, "data_dir": 3})
 
 
-def test_a_setting_left_at_none_takes_the_model_recipe():
-    superlight = TrainConfig(model="superlight")  # SuperLight trains with pixel noise on half of the images
+def test_a_setting_left_at_none_takes_the_model_recipe(monkeypatch):
+    assert TrainConfig(model="superlight").noise_std == 0.0 and TrainConfig().noise_prob == 1.0  # no recipe yet
+    monkeypatch.setitem(config.MODEL_RECIPES, "superlight", {"noise_std": 0.3, "noise_prob": 0.5})
+    superlight = TrainConfig(model="superlight")
     assert (superlight.noise_std, superlight.noise_prob) == (0.3, 0.5)
-    assert TrainConfig(model="light").noise_std == TrainConfig(model="lightest").noise_std == 0.0
-    assert TrainConfig(model="light").noise_prob == 1.0
+    assert (TrainConfig(model="light").noise_std, TrainConfig(model="light").noise_prob) == (0.0, 1.0)
     assert TrainConfig(model="superlight", noise_std=0.0).noise_std == 0.0  # an explicit value wins
     args = cli.build_parser().parse_args(["train", "--model", "superlight", "--noise-std", "0.1", "--validation"])
-    assert cli.config_from_args(args) == TrainConfig(noise_std=0.1, validation=True)
+    assert cli.config_from_args(args) == TrainConfig(noise_std=0.1, noise_prob=0.5, validation=True)
 
 
 def test_records_written_before_a_setting_existed_read_back_as_they_ran():
