@@ -27,6 +27,7 @@ def results_row(metrics: dict) -> dict:
         "final train acc (%)": round(s["final_train_acc"], 2),
         "wall time (s)": round(metrics["wall_seconds"]),
         "device": metrics["device"],
+        "cpu": metrics.get("cpu_capability") or "not recorded",
         "run": metrics["run"],
     }
 

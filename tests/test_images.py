@@ -149,7 +149,7 @@ def test_the_photo_set_is_seeded_and_covers_every_condition(photo_set, data_dir)
 
 @pytest.mark.parametrize("seed", [0, 1], ids=["the set the preprocessing was tuned on", "an unseen set"])
 def test_the_committed_superlight_reads_photographed_digits(seed, photo_set, committed_superlight, data_dir):
-    """The issue's bar, >= 97% of all pictures and >= 95% under every condition, on every picture except the
+    """The bar set for predict, >= 97% of all pictures and >= 95% under every condition, on every picture except the
     printed 1 (see the next test): MNIST test digits, pen strokes and the font's other nine digits."""
     pictures = photo_set if seed == 0 else photos.photo_set(data_dir, seed=seed)
     readings = photos.read_photos(committed_superlight, pictures)
