@@ -1,5 +1,5 @@
 """The command line: `python -m mnist_lib COMMAND ...` with COMMAND one of train, evaluate, predict, study,
-records.
+promote, records.
 
 One convention for all: a bad argument or input prints one line `python -m mnist_lib COMMAND: error: ...`
 naming what was wrong and what is allowed, and exits 2 (1 when a resource is missing or an image unreadable);
@@ -136,6 +136,13 @@ def records_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def promote_command(args: argparse.Namespace) -> int:
+    destination = records.promote(args.run, replace_existing=args.replace)
+    print(f"{destination.name} is in the committed series ({records.committed_runs_dir() / records.SERIES}); "
+          f"now run python -m mnist_lib records --update-readme and commit training-logs/ and README.md")
+    return 0
+
+
 def study_command(args: argparse.Namespace) -> int:
     table = studies.run_study(args.name, device=args.device, data_dir=args.data_dir, download=not args.no_download)
     print(table.round(2).to_string(index=False))
@@ -146,11 +153,11 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog=PROG, description="Tiny MNIST CNNs: train, evaluate, predict, and the record.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
-    train = commands.add_parser("train", help="train a model and record the run under training-logs/",
+    train = commands.add_parser("train", help="train a model and record the run in a new run folder",
                                 description="Train a model and record the run (train.log, metrics.json, "
                                             "checkpoint.pt, figures) in a new run folder.")
     add_config_arguments(train)
-    train.add_argument("--out", help="folder for run folders (default: $MNIST_RUNS_DIR, else training-logs/)")
+    train.add_argument("--out", help="folder for run folders (default: $MNIST_RUNS_DIR, else runs/ in the repo)")
     train.add_argument("--resume", metavar="CHECKPOINT",
                        help="continue a run from its checkpoint.pt with its recorded settings (only --device "
                             "may change; a setting that differs is refused)")
@@ -179,6 +186,15 @@ def build_parser() -> ArgumentParser:
     study.add_argument("--device", default="auto", help=SETTING_HELP["device"])
     add_data_arguments(study)
     study.set_defaults(handler=study_command)
+
+    promote = commands.add_parser("promote", help="put a finished run into the committed series (training-logs/)",
+                                  description="Copy a complete 15-epoch run of the standard recipe into "
+                                              "training-logs/ and list it in training-logs/series.json, the "
+                                              "committed series that the README, notebooks and tests read.")
+    promote.add_argument("run", help="the run folder, e.g. runs/superlight-aug-seed3-20261123-101500")
+    promote.add_argument("--replace", action="store_true",
+                         help="replace the series' run of the same model, augmentation and seed")
+    promote.set_defaults(handler=promote_command)
 
     record = commands.add_parser("records", help="the committed results table (README.md)")
     record.add_argument("--root", help="runs folder (default: the repo's training-logs/, not $MNIST_RUNS_DIR)")

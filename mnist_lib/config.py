@@ -23,7 +23,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 MODEL_RECIPES: dict[str, dict] = {}
 NO_RECIPE = {"noise_std": 0.0, "noise_prob": 1.0}  # ... and for a model without one
 # Settings added after runs were recorded, with the value that reproduces what those runs did.
-BEFORE_SETTING = {"noise_std": 0.0, "noise_prob": 1.0, "validation": False}
+BEFORE_SETTING = {"noise_std": 0.0, "noise_prob": 1.0, "validation": False, "label_smoothing": 0.0}
 
 
 def is_device_name(value) -> bool:
@@ -67,6 +67,8 @@ class TrainConfig:
                                   lambda value: _is_number(value) and value >= 0)
     augment: bool = setting(True, "random affine augmentation of every training batch", "True or False",
                             lambda value: isinstance(value, bool))
+    label_smoothing: float = setting(0.0, "label smoothing of the training loss (evaluation loss stays plain)",
+                                     "a number in [0, 1)", lambda value: _is_number(value) and 0 <= value < 1)
     erase_prob: float = setting(0.0, "probability of random erasing per training image (with augment)",
                                 "a probability in [0, 1]", lambda value: _is_number(value) and 0 <= value <= 1)
     noise_std: float | None = setting(None, "Gaussian pixel noise on training images (with augment), each one's std "

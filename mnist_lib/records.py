@@ -1,17 +1,104 @@
-"""The committed record: the series of runs in the repo's training-logs/, its tables, and the README's generated
-blocks (results table, noise study, photo reading)."""
+"""The committed record: the series of runs listed in training-logs/series.json, its tables, and the README's
+generated blocks (results table, noise study, photo reading).
+
+A run enters the series only through `promote` (`python -m mnist_lib promote RUN_FOLDER`): runs made by the CLI,
+papermill, jupyter or the tests never change what the README, the notebooks' comparisons and the tests treat as
+committed.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
+from .config import TrainConfig
 from .data import repo_root
 from .photos import accuracy_by_condition, photo_set, read_photos
-from .runs import committed_runs_dir, find_run, load_model
-from .studies import study_summary
+from .runs import CHECKPOINT, METRICS, RunError, committed_runs_dir, load_model
+from .studies import mean_std, study_summary
+
+SERIES = "series.json"
+MODELS = ("light", "lightest", "superlight")
+# What each notebook's Target promises (minimum test accuracy, %, by summary key); the tests assert it on fresh
+# runs and the results table counts the seeds that meet it.
+TARGETS = {
+    "light": {"final_test_acc": 99.0},
+    "lightest": {"last3_min": 99.2},
+    "superlight": {"last3_min": 99.4},
+}
+
+
+def meets_target(metrics: dict) -> bool:
+    return all(metrics["summary"][key] >= minimum for key, minimum in TARGETS[metrics["model"]].items())
+
+
+def _series_key(config: dict) -> tuple[str, bool, int]:
+    return config["model"], config["augment"], config["seed"]
+
+
+def _read_series(root: Path) -> list[str]:
+    path = root / SERIES
+    return json.loads(path.read_text())["runs"] if path.exists() else []
+
+
+def series_runs(root: str | Path | None = None) -> list[dict]:
+    """The committed series (the runs named in `root`/series.json, default training-logs/), each run's metrics
+    with its folder as 'path' and checkpoint as 'checkpoint', ordered by model, augmentation, seed."""
+    root = Path(root or committed_runs_dir())
+    runs = []
+    for name in _read_series(root):
+        path = root / name / METRICS
+        if not path.exists():
+            raise RunError(f"{root / SERIES} names {name}, which has no {METRICS} under {root}")
+        runs.append({**json.loads(path.read_text()), "path": str(path.parent),
+                     "checkpoint": str(path.parent / CHECKPOINT)})
+    return sorted(runs, key=lambda m: (MODELS.index(m["model"]), not m["config"]["augment"], m["config"]["seed"]))
+
+
+def committed_run(model: str, augment: bool = True, seed: int = 1, root: str | Path | None = None) -> dict:
+    """The series' run of `model` with that augmentation and seed; FileNotFoundError if the series has none."""
+    for metrics in series_runs(root):
+        if _series_key(metrics["config"]) == (model, augment, seed):
+            return metrics
+    raise FileNotFoundError(f"the committed series has no {model} run with augment={augment}, seed={seed} "
+                            f"(promote one: python -m mnist_lib promote RUN_FOLDER)")
+
+
+def promote(run_dir: str | Path, root: str | Path | None = None, replace_existing: bool = False) -> Path:
+    """Put a complete 15-epoch run of the standard recipe into the committed series: copy its folder into `root`
+    (default training-logs/) unless it is there already and list it in series.json. A run of the same model,
+    augmentation and seed already in the series is only replaced with `replace_existing` (its folder stays)."""
+    run_dir, root = Path(run_dir), Path(root or committed_runs_dir())
+    if not (run_dir / METRICS).exists():
+        raise RunError(f"{run_dir} is not a run folder (it has no {METRICS})")
+    metrics = json.loads((run_dir / METRICS).read_text())
+    if metrics["status"] != "complete":
+        raise RunError(f"{run_dir} is not complete ({metrics['summary']['epochs_run']} epochs of "
+                       f"{metrics['config']['epochs']}): finish it with python -m mnist_lib train --resume")
+    config = TrainConfig.from_dict(metrics["config"])
+    standard = TrainConfig(model=config.model, augment=config.augment, seed=config.seed, device=config.device)
+    differs = [f"{name}={value!r}" for name, value in config.to_dict().items() if getattr(standard, name) != value]
+    if differs:
+        raise RunError(f"{run_dir.name} differs from the standard recipe in {', '.join(differs)}: only standard "
+                       f"runs enter the series")
+    names = _read_series(root)
+    taken = [name for name in names if name != run_dir.name and _series_key(
+        json.loads((root / name / METRICS).read_text())["config"]) == _series_key(metrics["config"])]
+    if taken and not replace_existing:
+        raise RunError(f"the series already holds {taken[0]} for {config.model}, augment={config.augment}, "
+                       f"seed={config.seed}: pass --replace to put {run_dir.name} in its place")
+    destination = root / run_dir.name
+    if run_dir.resolve() != destination.resolve():
+        if destination.exists():
+            raise RunError(f"{destination} exists already and is not {run_dir}")
+        shutil.copytree(run_dir, destination)
+    names = sorted({*names, run_dir.name} - set(taken))
+    (root / SERIES).write_text(json.dumps({"runs": names}, indent=2) + "\n")
+    return destination
 
 
 def results_row(metrics: dict) -> dict:
@@ -36,16 +123,39 @@ def results_table(runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([results_row(m) for m in runs])
 
 
-def series_runs(root: str | Path | None = None, seed: int = 1) -> list[dict]:
-    """The committed iteration runs (or those under `root`): each model with and without augmentation."""
-    root = root or committed_runs_dir()
-    runs = []
-    for model in ("light", "lightest", "superlight"):
-        for augment in (True, False):
-            run = find_run(model, augment, seed, root, missing_ok=True)
-            if run:
-                runs.append(run)
-    return runs
+def _target_text(model: str) -> str:
+    names = {"final_test_acc": "final", "last3_min": "each of last 3"}
+    return ", ".join(f"{names[key]} >= {minimum}" for key, minimum in TARGETS[model].items())
+
+
+def series_table(runs: list[dict]) -> pd.DataFrame:
+    """One row per configuration (model, augmentation) of a series, over its seeds: mean ± std of the final-epoch
+    test accuracy, the worst seed's minimum over the last 3 epochs, how many seeds meet the model's target."""
+    groups: dict[tuple[str, bool], list[dict]] = {}
+    for metrics in runs:
+        groups.setdefault((metrics["model"], metrics["config"]["augment"]), []).append(metrics)
+    rows = []
+    for (model, augment), members in groups.items():
+        final = pd.Series([m["summary"]["final_test_acc"] for m in members])
+        rows.append({
+            "model": model,
+            "parameters": members[0]["parameters"],
+            "augmentation": "yes" if augment else "no",
+            "seeds": len(members),
+            "final-epoch test acc (%)": mean_std(final),
+            "worst seed, min of last 3 (%)": f"{min(m['summary']['last3_min'] for m in members):.2f}",
+            "target": _target_text(model),
+            "seeds meeting it": f"{sum(meets_target(m) for m in members)} of {len(members)}",
+            "mean wall time (s)": round(sum(m["wall_seconds"] for m in members) / len(members)),
+            "cpu": ", ".join(sorted({m.get("cpu_capability") or "not recorded" for m in members})),
+            "runs": [m["run"] for m in members],
+        })
+    return pd.DataFrame(rows)
+
+
+def _link(name: str, runs_link: str) -> str:
+    seed = re.search(r"-seed(\d+)-", name)
+    return f"[{'seed ' + seed.group(1) if seed else name}]({runs_link}/{name})"
 
 
 def markdown_table(frame: pd.DataFrame, runs_link: str = "training-logs") -> str:
@@ -53,15 +163,15 @@ def markdown_table(frame: pd.DataFrame, runs_link: str = "training-logs") -> str
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     rows = []
     for row in frame.to_dict("records"):
-        cells = [f"[{v}]({runs_link}/{v})" if k == "run" else f"{v:,}" if k == "parameters" else str(v)
-                 for k, v in row.items()]
+        cells = [f"[{v}]({runs_link}/{v})" if k == "run" else ", ".join(_link(n, runs_link) for n in v)
+                 if k == "runs" else f"{v:,}" if k == "parameters" else str(v) for k, v in row.items()]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join([header, rule, *rows])
 
 
 def readme_table(root: str | Path | None = None) -> str:
-    """The README's results table: the committed series as markdown."""
-    return markdown_table(results_table(series_runs(root)))
+    """The README's results table: the committed series over its seeds, as markdown."""
+    return markdown_table(series_table(series_runs(root)))
 
 
 def noise_table(root: str | Path | None = None) -> str:
@@ -72,7 +182,7 @@ def noise_table(root: str | Path | None = None) -> str:
 
 def photo_table(root: str | Path | None = None, data_dir: str | Path | None = None) -> str:
     """The committed SuperLight (augmentation, seed 1) reading the generated photo set, per condition."""
-    run = find_run("superlight", True, 1, root or committed_runs_dir())
+    run = committed_run("superlight", True, 1, root)
     readings = read_photos(load_model(run["checkpoint"]), photo_set(data_dir))
     table = accuracy_by_condition(readings)
     return f"Model: [{run['run']}](training-logs/{run['run']}).\n\n" + markdown_table(table)

@@ -1,8 +1,8 @@
-"""A training run on disk: its folder under training-logs/, `train.log`, `metrics.json` and `checkpoint.pt`
-(both rewritten atomically after every epoch), resuming after a kill, and reading runs back.
+"""A training run on disk: its folder (under runs/ unless told otherwise), `train.log`, `metrics.json` and
+`checkpoint.pt` (both rewritten atomically after every epoch), resuming after a kill, and reading runs back.
 
     run = train(TrainConfig(model="superlight"))   # training.fit, recorded
-    run = train(resume="training-logs/<run>/checkpoint.pt")
+    run = train(resume="runs/<run>/checkpoint.pt")
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ class RunError(UserError):
 
 
 def default_runs_dir() -> Path:
-    """$MNIST_RUNS_DIR, else training-logs/ in the repo (or the current folder outside a checkout)."""
+    """Where new runs go: $MNIST_RUNS_DIR, else runs/ in the repo (git-ignored; the current folder outside a
+    checkout). Never training-logs/: a run enters the committed record only by `python -m mnist_lib promote`."""
     if os.environ.get("MNIST_RUNS_DIR"):
         return Path(os.environ["MNIST_RUNS_DIR"])
-    return repo_root() / "training-logs"
+    return repo_root() / "runs"
 
 
 def committed_runs_dir() -> Path:
@@ -173,7 +174,7 @@ def _new_run(root: Path, config: TrainConfig, model: nn.Module, device: torch.de
     base = "-".join([config.model, "aug" if config.augment else "noaug", *(["val"] if config.validation else []),
                      f"seed{config.seed}", stamp])
     if root.exists() and not root.is_dir():
-        raise RunError(f"runs folder {root} is a file; pass a folder (or leave it out for training-logs/)")
+        raise RunError(f"runs folder {root} is a file; pass a folder (or leave it out for runs/)")
     run_dir, n = root / base, 1
     while run_dir.exists():
         n += 1

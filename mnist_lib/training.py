@@ -181,7 +181,7 @@ def train_one_epoch(state: TrainState, train: TensorSplit, config: TrainConfig, 
             if config.augment:
                 images = augment_batch(images, generator, augment)
             outputs = model(images)
-            loss = F.cross_entropy(outputs, labels)
+            loss = F.cross_entropy(outputs, labels, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             lr_end = optimizer.param_groups[0]["lr"]

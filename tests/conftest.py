@@ -3,9 +3,7 @@ from pathlib import Path
 import pytest
 
 from mnist_lib.data import MNIST_FILES, load_split, resolve_data_dir
-from mnist_lib.runs import find_run
-
-REPO = Path(__file__).resolve().parents[1]
+from mnist_lib.records import committed_run
 
 
 @pytest.fixture(scope="session")
@@ -35,5 +33,5 @@ def full_test(data_dir):
 
 @pytest.fixture(scope="session")
 def trained_checkpoint() -> Path:
-    """The committed SuperLight run (augmentation, seed 1) in training-logs/."""
-    return Path(find_run("superlight", augment=True, seed=1, root=REPO / "training-logs")["path"]) / "checkpoint.pt"
+    """The committed series' SuperLight run (augmentation, seed 1)."""
+    return Path(committed_run("superlight", augment=True, seed=1)["checkpoint"])

@@ -74,3 +74,14 @@ def test_study_checkpoint_reproduces_its_validation_and_noise_accuracy(metrics, 
     assert metrics["noise"][0.0] == pytest.approx(metrics["summary"]["final_test_acc"], abs=1e-6)
     noisy = robustness.noise_robustness(model, validation, stds=(0.2,))["accuracy"].item()
     assert noisy == pytest.approx(metrics["noise"][0.2], abs=1e-6)
+
+
+def test_the_series_holds_complete_standard_runs_once_each():
+    series = records.series_runs()
+    keys = [(m["model"], m["config"]["augment"], m["config"]["seed"]) for m in series]
+    assert len(keys) == len(set(keys))
+    for metrics in series:
+        config = TrainConfig.from_dict(metrics["config"])
+        assert metrics["status"] == "complete" and metrics.get("evaluated_on", "test") == "test"
+        assert config == TrainConfig(model=config.model, augment=config.augment, seed=config.seed,
+                                     device=config.device)

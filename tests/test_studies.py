@@ -39,3 +39,13 @@ def test_validation_runs_never_stand_in_for_test_runs(tmp_path, data_dir):
     assert "-val-" in list_runs(tmp_path)[0]["run"]
     assert find_run("superlight", root=tmp_path, full_data=False, missing_ok=True) is not None
     assert find_run("superlight", root=tmp_path, missing_ok=True) is None  # not a test-set run
+
+
+def test_a_study_reuses_a_run_another_study_made(tmp_path, monkeypatch, data_dir):
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path))
+    monkeypatch.setitem(studies.STUDIES, "first", lambda: studies._variants(TINY, [{}], seeds=(1,)))
+    monkeypatch.setitem(studies.STUDIES, "second", lambda: studies._variants(TINY, [{}, {"lr": 0.02}], seeds=(1,)))
+    studies.run_study("first", device="cpu", data_dir=data_dir, download=False, verbose=False)
+    table = studies.run_study("second", device="cpu", data_dir=data_dir, download=False, verbose=False)
+    assert list(table["lr"]) == [0.01, 0.02]
+    assert len(list_runs(studies.study_dir("first"))) == len(list_runs(studies.study_dir("second"))) == 1

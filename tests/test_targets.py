@@ -12,19 +12,12 @@ from pathlib import Path
 import pytest
 
 from mnist_lib.config import TrainConfig
-from mnist_lib.records import committed_runs_dir
+from mnist_lib.records import TARGETS, committed_run
 from mnist_lib.runs import find_run
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 SECOND_SEED = 2
-
-# What each notebook's Target section promises (minimum test accuracy, %).
-TARGETS = {
-    "light": {"final_test_acc": 99.0},
-    "lightest": {"last3_min": 99.2},
-    "superlight": {"last3_min": 99.4},
-}
 
 
 def fresh_run(model: str, seed: int = 1) -> dict:
@@ -53,7 +46,7 @@ def test_fresh_notebook_run_meets_its_target(model):
 @pytest.mark.parametrize("model", sorted(TARGETS))
 def test_fresh_run_reproduces_the_committed_run(model):
     fresh = fresh_run(model)
-    committed = find_run(model, augment=True, seed=1, root=committed_runs_dir())
+    committed = committed_run(model, augment=True, seed=1)
     assert TrainConfig.from_dict(fresh["config"]) == TrainConfig.from_dict(committed["config"])
     assert abs(fresh["summary"]["final_test_acc"] - committed["summary"]["final_test_acc"]) <= 0.1
 

@@ -1,0 +1,79 @@
+"""The committed series changes only by `promote`: user runs land elsewhere, and promote takes standard runs only."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mnist_lib import records
+from mnist_lib.cli import main
+from mnist_lib.config import TrainConfig
+from mnist_lib.runs import RunError, default_runs_dir, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_user_runs_go_to_the_git_ignored_runs_folder(monkeypatch):
+    monkeypatch.delenv("MNIST_RUNS_DIR", raising=False)
+    assert default_runs_dir() == REPO / "runs"
+    ignored = subprocess.run(["git", "check-ignore", "-q", "runs/some-run"], cwd=REPO)
+    assert ignored.returncode == 0
+
+
+@pytest.fixture
+def series_root(tmp_path) -> Path:
+    """A copy of the committed series' SuperLight seed-1 run as the only member of a series in tmp_path."""
+    root = tmp_path / "training-logs"
+    root.mkdir()
+    run = records.committed_run("superlight")
+    shutil.copytree(run["path"], root / run["run"])
+    (root / records.SERIES).write_text(json.dumps({"runs": [run["run"]]}))
+    return root
+
+
+def standard_run_copy(tmp_path: Path, seed: int, name: str) -> Path:
+    """A committed standard run of that seed copied under tmp_path/runs as `name`."""
+    source = Path(records.committed_run("superlight", seed=seed)["path"])
+    destination = tmp_path / "runs" / name
+    shutil.copytree(source, destination)
+    return destination
+
+
+def test_promote_adds_a_standard_run_and_replaces_only_when_asked(series_root, tmp_path):
+    before = records.series_runs(series_root)
+    seed2 = standard_run_copy(tmp_path, 2, "superlight-aug-seed2-20990101-000000")
+    records.promote(seed2, series_root)
+    assert [m["config"]["seed"] for m in records.series_runs(series_root)] == [1, 2]
+    assert (series_root / seed2.name / "checkpoint.pt").exists()
+
+    other_seed1 = standard_run_copy(tmp_path, 1, "superlight-aug-seed1-20990101-000000")
+    with pytest.raises(RunError, match="already holds .* pass --replace"):
+        records.promote(other_seed1, series_root)
+    assert records.series_runs(series_root)[0]["run"] == before[0]["run"]
+    records.promote(other_seed1, series_root, replace_existing=True)
+    assert records.committed_run("superlight", seed=1, root=series_root)["path"] == str(series_root / other_seed1.name)
+    assert (series_root / before[0]["run"]).exists()  # replaced in the series, its folder kept
+
+
+def test_promote_refuses_what_is_not_a_complete_standard_run(series_root, tmp_path, data_dir, capsys):
+    quick = train(TrainConfig(epochs=1, train_limit=500, test_limit=200, device="cpu"), data_dir=data_dir,
+                  runs_dir=tmp_path / "runs", verbose=False).run_dir
+    with pytest.raises(RunError, match="differs from the standard recipe in epochs=1, train_limit=500"):
+        records.promote(quick, series_root)
+    with pytest.raises(RunError, match="not a run folder"):
+        records.promote(tmp_path, series_root)
+    series = (series_root / records.SERIES).read_text()
+    assert main(["promote", str(quick)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert (series_root / records.SERIES).read_text() == series
+    assert not (records.committed_runs_dir() / quick.name).exists()
+
+
+def test_a_missing_series_member_is_named(series_root):
+    (series_root / records.SERIES).write_text(json.dumps({"runs": ["superlight-aug-seed9-20990101-000000"]}))
+    with pytest.raises(RunError, match="names superlight-aug-seed9"):
+        records.series_runs(series_root)
+    with pytest.raises(FileNotFoundError, match="promote one"):
+        records.committed_run("light", root=series_root.parent)
