@@ -1,5 +1,5 @@
 """The command line: `python -m mnist_lib COMMAND ...` with COMMAND one of train, evaluate, predict, study,
-promote, records.
+series, promote, records.
 
 One convention for all: a bad argument or input prints one line `python -m mnist_lib COMMAND: error: ...`
 naming what was wrong and what is allowed, and exits 2 (1 when a resource is missing or an image unreadable);
@@ -143,6 +143,15 @@ def promote_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def series_command(args: argparse.Namespace) -> int:
+    promoted = records.fill_series(args.seeds, tuple(args.models), since=args.since, device=args.device,
+                                   data_dir=args.data_dir, download=not args.no_download)
+    print(f"promoted {len(promoted)} run(s): {', '.join(promoted) or 'the series was complete'}")
+    if promoted:
+        print("now run python -m mnist_lib records --update-readme and commit training-logs/ and README.md")
+    return 0
+
+
 def study_command(args: argparse.Namespace) -> int:
     table = studies.run_study(args.name, device=args.device, data_dir=args.data_dir, download=not args.no_download)
     print(table.round(2).to_string(index=False))
@@ -195,6 +204,20 @@ def build_parser() -> ArgumentParser:
     promote.add_argument("--replace", action="store_true",
                          help="replace the series' run of the same model, augmentation and seed")
     promote.set_defaults(handler=promote_command)
+
+    series = commands.add_parser("series", help="train and promote the series members that are missing (resumable)",
+                                 description="Train every committed-series member (model x with/without "
+                                             "augmentation x seed, seed by seed) that training-logs/series.json "
+                                             "lacks, or that is stale, and promote each as it finishes. Run the "
+                                             "same command again after a kill: it resumes.")
+    series.add_argument("--seeds", type=int, nargs="+", required=True, metavar="SEED", help="e.g. --seeds 1 2 3 4 5")
+    series.add_argument("--models", nargs="+", default=list(records.MODELS), choices=records.MODELS)
+    series.add_argument("--since", metavar="ISO_TIME",
+                        help="members started before this time count as stale, e.g. 2026-11-24T09:00 to "
+                             "regenerate the whole series after a recipe change")
+    series.add_argument("--device", default="auto", help=SETTING_HELP["device"])
+    add_data_arguments(series)
+    series.set_defaults(handler=series_command)
 
     record = commands.add_parser("records", help="the committed results table (README.md)")
     record.add_argument("--root", help="runs folder (default: the repo's training-logs/, not $MNIST_RUNS_DIR)")

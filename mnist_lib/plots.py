@@ -12,20 +12,25 @@ import pandas as pd
 import seaborn as sns
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 from .config import TrainConfig
 from .data import AugmentConfig, augment_batch, denormalize
 from .images import BlankImageError, preprocess
+from .records import MODELS, TARGETS
 from .training import lr_schedule
 
 SavePath = str | os.PathLike | None
 CURVES = "curves.png"
 CONFUSION = "confusion.png"
+GOAL = TARGETS["superlight"]["last3_min"]  # the project's headline accuracy, 99.4%
+SMALL = 5000  # the parameter budget the series is compared against
 
 
 def _finish(fig: Figure, save: SavePath) -> Figure:
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     if save is not None:
         fig.savefig(save, dpi=120, bbox_inches="tight")
     return fig
@@ -34,7 +39,8 @@ def _finish(fig: Figure, save: SavePath) -> Figure:
 def _image_grid(images: torch.Tensor, titles: list[str], columns: int, suptitle: str) -> Figure:
     """Normalised (N, 1, 28, 28) images as a grid of grey panels with small titles."""
     rows = max(1, math.ceil(len(images) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows), squeeze=False,
+                             layout="constrained")
     pixels = denormalize(images.detach().float().cpu()).clamp(0, 1).numpy()
     for index, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -45,19 +51,48 @@ def _image_grid(images: torch.Tensor, titles: list[str], columns: int, suptitle:
     return fig
 
 
-def training_curves(history: list[dict], save: SavePath = None) -> Figure:
-    """Train and test loss (left) and accuracy (right) per epoch, from a run's metrics["history"]."""
+def _zoom(ax, late_values: list[float], target: float | None = None) -> None:
+    """Accuracy axis from just below the lowest late-training value (and the target) up to 100%."""
+    low = min(late_values) if target is None else min(*late_values, target)
+    ax.set_ylim(low - max(0.2, (100 - low) * 0.15), 100.05)
+
+
+def _split(runs: list[dict]) -> str:
+    """The split the runs were evaluated on: "test", "validation" or both joined by "/"."""
+    return "/".join(sorted({metrics.get("evaluated_on") or "test" for metrics in runs}))
+
+
+def _target_line(ax, target: float, label: str) -> None:
+    ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=label)
+
+
+def training_curves(
+    history: list[dict], save: SavePath = None, target: float | None = None, title: str | None = None,
+    split: str = "test"
+) -> Figure:
+    """Train and `split` (test or validation) loss (left, log scale) and accuracy (right, zoomed on the second half
+    of training, with a dashed `target` line when given) per epoch, from a run's metrics["history"]."""
     frame = pd.DataFrame(history)
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, metric, name, unit in ((loss_ax, "loss", "Loss", ""), (acc_ax, "acc", "Accuracy", " (%)")):
+    panels = ((loss_ax, "loss", "Loss (log scale)", "Loss per epoch"),
+              (acc_ax, "acc", "Accuracy (%)", "Accuracy per epoch (zoomed on the second half)"))
+    for ax, metric, ylabel, ax_title in panels:
         ax.plot(frame["epoch"], frame[f"train_{metric}"], marker="o", label="train")
-        ax.plot(frame["epoch"], frame[f"test_{metric}"], marker="o", label="test")
+        ax.plot(frame["epoch"], frame[f"test_{metric}"], marker="o", label=split)
         ax.set_xlabel("Epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(name + unit)
-        ax.set_title(f"{name} per epoch")
+        ax.set_ylabel(ylabel)
+        ax.set_title(ax_title)
         ax.grid(alpha=0.3)
+    loss_ax.set_yscale("log")
+    late = frame.iloc[len(frame) // 2:]
+    _zoom(acc_ax, [*late["train_acc"], *late["test_acc"]], target)
+    if target is not None:
+        _target_line(acc_ax, target, f"target {target:g}%")
+    for ax in (loss_ax, acc_ax):
         ax.legend()
+    if title:
+        fig.suptitle(title)
     return _finish(fig, save)
 
 
@@ -81,10 +116,16 @@ def confusion_counts(logits_or_preds: torch.Tensor, labels: torch.Tensor, classe
     return torch.bincount(pairs, minlength=classes * classes).view(classes, classes)
 
 
+def _of_model(title: str, model_name: str | None) -> str:
+    return f"{title}: {model_name}" if model_name else title
+
+
 def confusion_matrix(
-    logits_or_preds: torch.Tensor, labels: torch.Tensor, normalize: bool = False, save: SavePath = None
+    logits_or_preds: torch.Tensor, labels: torch.Tensor, normalize: bool = False, save: SavePath = None,
+    model_name: str | None = None
 ) -> Figure:
-    """Heatmap of the confusion matrix: counts, or % of each true class when `normalize`."""
+    """Heatmap of the confusion matrix: counts, or % of each true class when `normalize`; `model_name` goes into
+    the title."""
     counts = confusion_counts(logits_or_preds, labels)
     if normalize:
         values = counts.double() / counts.sum(1, keepdim=True).clamp(min=1) * 100
@@ -96,7 +137,7 @@ def confusion_matrix(
                 annot_kws={"fontsize": 8})
     ax.set_xlabel("Predicted digit")
     ax.set_ylabel("True digit")
-    ax.set_title(title)
+    ax.set_title(_of_model(title, model_name))
     return _finish(fig, save)
 
 
@@ -145,7 +186,8 @@ def augmentation_kinds(
         f"shear ±{config.shear:g}°": replace(identity, shear=config.shear),
         "erasing": replace(identity, erase_prob=1.0, erase_area=config.erase_area),
     }
-    fig, axes = plt.subplots(len(kinds), n, figsize=(1.3 * n, 1.5 * len(kinds)), squeeze=False)
+    fig, axes = plt.subplots(len(kinds), n, figsize=(1.3 * n, 1.5 * len(kinds)), squeeze=False,
+                             layout="constrained")
     for row, (kind, kind_config) in zip(axes, kinds.items(), strict=True):
         pixels = denormalize(_augmented(image, n, kind_config, seed).cpu()).clamp(0, 1).numpy()
         for ax, panel in zip(row, pixels, strict=True):
@@ -200,17 +242,76 @@ def compare_runs(metrics_list: list[dict], labels: list[str] | None = None, save
     return _finish(fig, save)
 
 
-def accuracy_vs_parameters(metrics_list: list[dict], save: SavePath = None) -> Figure:
-    """Final test accuracy against parameter count, one labelled point per run."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for metrics in metrics_list:
-        x, y = metrics["parameters"], metrics["summary"]["final_test_acc"]
-        ax.scatter(x, y)
-        ax.annotate(metrics["model"], (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    ax.set_xlabel("Parameters")
-    ax.set_ylabel("Final test accuracy (%)")
-    ax.set_title("Accuracy vs parameters")
+def _configurations(runs: list[dict]) -> dict[tuple[str, bool], list[dict]]:
+    """Runs grouped by (model, augmentation), in the order they first appear."""
+    groups: dict[tuple[str, bool], list[dict]] = {}
+    for metrics in runs:
+        groups.setdefault((metrics["model"], metrics["config"]["augment"]), []).append(metrics)
+    return groups
+
+
+def _colours(runs: list[dict]) -> dict[str, str]:
+    """One colour per model, fixed by its place in records.MODELS."""
+    extra = sorted({metrics["model"] for metrics in runs} - set(MODELS))
+    return {model: f"C{index}" for index, model in enumerate([*MODELS, *extra])}
+
+
+def _configuration(model: str, augment: bool) -> str:
+    return f"{model}, {'augmentation' if augment else 'no augmentation'}"
+
+
+def _seeds(counts: list[int]) -> str:
+    """'1 seed', '3 seeds' or '1-3 seeds' for these numbers of seeds."""
+    low, high = min(counts), max(counts)
+    return f"{low} seed" if high == 1 else f"{low} seeds" if low == high else f"{low}-{high} seeds"
+
+
+def series_curves(runs: list[dict], save: SavePath = None) -> Figure:
+    """Accuracy per epoch of each configuration of a series (e.g. records.series_runs()): mean over seeds, band
+    min-max over seeds, one colour per model, solid with augmentation and dashed without."""
+    groups, colours, split = _configurations(runs), _colours(runs), _split(runs)
+    fig, ax = plt.subplots(figsize=(11, 5))
+    late = []
+    for (model, augment), members in groups.items():
+        seeds = pd.concat([pd.DataFrame(m["history"]).set_index("epoch")["test_acc"] for m in members], axis=1)
+        mean, low, high = seeds.mean(axis=1), seeds.min(axis=1), seeds.max(axis=1)
+        ax.plot(mean.index, mean, color=colours[model], linestyle="-" if augment else "--", marker="o",
+                markersize=3, label=f"{_configuration(model, augment)} ({_seeds([len(members)])})")
+        ax.fill_between(mean.index, low, high, color=colours[model], alpha=0.2, linewidth=0)
+        late += list(low.iloc[len(low) // 2:])
+    _zoom(ax, late, GOAL)
+    _target_line(ax, GOAL, f"{GOAL:g}% accuracy")
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Patch(color="grey", alpha=0.3, label="band: min-max over seeds"))
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.set_xlabel("Epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(f"{split.capitalize()} accuracy (%)")
+    ax.set_title(f"{split.capitalize()} accuracy per epoch, mean over seeds (zoomed on the second half)")
     ax.grid(alpha=0.3)
+    return _finish(fig, save)
+
+
+def accuracy_vs_parameters(runs: list[dict], save: SavePath = None) -> Figure:
+    """One point per configuration (model x augmentation) of a series: its parameter count against the mean
+    final-epoch accuracy over seeds, error bars the std over seeds; filled with augmentation, hollow without."""
+    groups, colours, split = _configurations(runs), _colours(runs), _split(runs)
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for (model, augment), members in groups.items():
+        accuracies = pd.Series([m["summary"]["final_test_acc"] for m in members])
+        colour = colours[model]
+        ax.errorbar(members[0]["parameters"], accuracies.mean(),
+                    yerr=accuracies.std() if len(members) > 1 else None, fmt="o", markersize=8, capsize=4,
+                    color=colour, markerfacecolor=colour if augment else "none",
+                    label=_configuration(model, augment))
+    _target_line(ax, GOAL, f"{GOAL:g}% accuracy")
+    ax.axvline(SMALL, color="grey", linestyle=":", linewidth=1, label=f"{SMALL:,} parameters")
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.set_xlabel("Parameters")
+    ax.set_ylabel(f"Final-epoch {split} accuracy (%), mean ± std over seeds")
+    ax.set_title(f"Accuracy vs parameters ({_seeds([len(m) for m in groups.values()])} per point)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _finish(fig, save)
 
 
@@ -241,15 +342,16 @@ def rotation_curve(table: Tables, save: SavePath = None) -> Figure:
     return _accuracy_line(table, "degrees", "Rotation (degrees, positive = clockwise)", "Accuracy under rotation", save)
 
 
-def translation_heatmap(table: pd.DataFrame, save: SavePath = None) -> Figure:
-    """Heatmap of accuracy over (dx, dy) shifts, from robustness.translation_robustness."""
+def translation_heatmap(table: pd.DataFrame, save: SavePath = None, model_name: str | None = None) -> Figure:
+    """Heatmap of accuracy over (dx, dy) shifts, from robustness.translation_robustness; `model_name` goes into the
+    title."""
     grid = table.pivot(index="dy", columns="dx", values="accuracy")
     fig, ax = plt.subplots(figsize=(7, 6))
     sns.heatmap(grid, annot=True, fmt=".1f", cmap="viridis", square=True, ax=ax, annot_kws={"fontsize": 8},
                 cbar_kws={"label": "Test accuracy (%)"})
     ax.set_xlabel("Shift right (pixels)")
     ax.set_ylabel("Shift down (pixels)")
-    ax.set_title("Accuracy under translation")
+    ax.set_title(_of_model("Accuracy under translation", model_name))
     return _finish(fig, save)
 
 
@@ -269,12 +371,16 @@ def stability_curve(table: pd.DataFrame, save: SavePath = None) -> Figure:
 def save_run_figures(
     run_dir: Path, metrics: dict, test_logits: torch.Tensor, test_labels: torch.Tensor
 ) -> list[Path]:
-    """Write curves.png and confusion.png into a run directory; the figures are closed afterwards."""
+    """Write curves.png (titled with the run, with the model's target line) and confusion.png (titled with the
+    model) into a run directory; the figures are closed afterwards."""
     run_dir = Path(run_dir)
     paths = [run_dir / CURVES, run_dir / CONFUSION]
+    model = metrics["model"]
+    target = next(iter(TARGETS.get(model, {}).values()), None)
     figures = [
-        training_curves(metrics["history"], save=paths[0]),
-        confusion_matrix(test_logits, test_labels, save=paths[1]),
+        training_curves(metrics["history"], save=paths[0], target=target, title=metrics["run"],
+                        split=_split([metrics])),
+        confusion_matrix(test_logits, test_labels, save=paths[1], model_name=model),
     ]
     for fig in figures:
         plt.close(fig)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,19 @@ import pandas as pd
 from .config import TrainConfig
 from .data import repo_root
 from .photos import accuracy_by_condition, photo_set, read_photos
-from .runs import CHECKPOINT, METRICS, RunError, committed_runs_dir, load_model
+from .runs import (
+    CHECKPOINT,
+    METRICS,
+    RunError,
+    committed_runs_dir,
+    default_runs_dir,
+    is_complete,
+    load_checkpoint,
+    load_model,
+    run_dirs_like,
+    settings_of,
+    train,
+)
 from .studies import mean_std, study_summary
 
 SERIES = "series.json"
@@ -34,6 +47,11 @@ TARGETS = {
 
 def meets_target(metrics: dict) -> bool:
     return all(metrics["summary"][key] >= minimum for key, minimum in TARGETS[metrics["model"]].items())
+
+
+def series_config(model: str, augment: bool, seed: int) -> TrainConfig:
+    """The standard recipe of a series member: every setting at its default (or the model's recipe)."""
+    return TrainConfig(model=model, augment=augment, seed=seed)
 
 
 def _series_key(config: dict) -> tuple[str, bool, int]:
@@ -59,11 +77,15 @@ def series_runs(root: str | Path | None = None) -> list[dict]:
     return sorted(runs, key=lambda m: (MODELS.index(m["model"]), not m["config"]["augment"], m["config"]["seed"]))
 
 
-def committed_run(model: str, augment: bool = True, seed: int = 1, root: str | Path | None = None) -> dict:
-    """The series' run of `model` with that augmentation and seed; FileNotFoundError if the series has none."""
+def committed_run(model: str, augment: bool = True, seed: int = 1, root: str | Path | None = None,
+                  missing_ok: bool = False) -> dict | None:
+    """The series' run of `model` with that augmentation and seed; FileNotFoundError if the series has none
+    (None with `missing_ok`)."""
     for metrics in series_runs(root):
         if _series_key(metrics["config"]) == (model, augment, seed):
             return metrics
+    if missing_ok:
+        return None
     raise FileNotFoundError(f"the committed series has no {model} run with augment={augment}, seed={seed} "
                             f"(promote one: python -m mnist_lib promote RUN_FOLDER)")
 
@@ -80,7 +102,7 @@ def promote(run_dir: str | Path, root: str | Path | None = None, replace_existin
         raise RunError(f"{run_dir} is not complete ({metrics['summary']['epochs_run']} epochs of "
                        f"{metrics['config']['epochs']}): finish it with python -m mnist_lib train --resume")
     config = TrainConfig.from_dict(metrics["config"])
-    standard = TrainConfig(model=config.model, augment=config.augment, seed=config.seed, device=config.device)
+    standard = replace(series_config(config.model, config.augment, config.seed), device=config.device)
     differs = [f"{name}={value!r}" for name, value in config.to_dict().items() if getattr(standard, name) != value]
     if differs:
         raise RunError(f"{run_dir.name} differs from the standard recipe in {', '.join(differs)}: only standard "
@@ -101,26 +123,38 @@ def promote(run_dir: str | Path, root: str | Path | None = None, replace_existin
     return destination
 
 
-def results_row(metrics: dict) -> dict:
-    s = metrics["summary"]
-    return {
-        "model": metrics["model"],
-        "parameters": metrics["parameters"],
-        "augmentation": "yes" if metrics["config"]["augment"] else "no",
-        "epochs": s["epochs_run"],
-        "final-epoch test acc (%)": round(s["final_test_acc"], 2),
-        "last-3 test acc (%)": f"{s['last3_min']:.2f}-{s['last3_max']:.2f}",
-        "best test acc (%) [epoch]": f"{s['best_test_acc']:.2f} [{s['best_epoch']}]",
-        "final train acc (%)": round(s["final_train_acc"], 2),
-        "wall time (s)": round(metrics["wall_seconds"]),
-        "device": metrics["device"],
-        "cpu": metrics.get("cpu_capability") or "not recorded",
-        "run": metrics["run"],
-    }
+def _started(run_dir: Path) -> str:
+    if (run_dir / METRICS).exists():
+        return json.loads((run_dir / METRICS).read_text())["started"]
+    return load_checkpoint(run_dir / CHECKPOINT)["metrics"]["started"]
 
 
-def results_table(runs: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame([results_row(m) for m in runs])
+def fill_series(seeds: list[int], models: tuple[str, ...] = MODELS, augments: tuple[bool, ...] = (True, False),
+                since: str | None = None, device: str = "auto", data_dir: str | Path | None = None,
+                download: bool = True, root: str | Path | None = None) -> list[str]:
+    """Train and promote every series member (model x augmentation x seed, seed by seed) that the series lacks,
+    that no longer matches the standard recipe, or, with `since` (an ISO time such as "2026-11-24T09:00"), that
+    started before it: `since` regenerates the whole series, and the same call resumes after a kill. Runs are made
+    in the runs folder (runs/ or $MNIST_RUNS_DIR); a cut-off one is resumed, a finished one not yet promoted is
+    promoted. Returns the names of the runs promoted."""
+    promoted = []
+    for seed in seeds:
+        for model in models:
+            for augment in augments:
+                config = replace(series_config(model, augment, seed), device=device)
+                current = committed_run(model, augment, seed, root, missing_ok=True)
+                if current and settings_of(current["config"]) == settings_of(config.to_dict()) and (
+                        since is None or current["started"] >= since):
+                    continue
+                made = [run_dir for run_dir in run_dirs_like(default_runs_dir().glob("*"), config)
+                        if since is None or _started(run_dir) >= since]
+                run_dir = made[-1] if made else None
+                if run_dir is None or not is_complete(run_dir):
+                    resume = run_dir / CHECKPOINT if run_dir is not None else None
+                    run_dir = train(config, data_dir=data_dir, download=download, resume=resume).run_dir
+                promote(run_dir, root, replace_existing=True)
+                promoted.append(run_dir.name)
+    return promoted
 
 
 def _target_text(model: str) -> str:

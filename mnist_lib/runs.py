@@ -11,6 +11,7 @@ import io
 import json
 import os
 import platform
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -309,6 +310,31 @@ def train(
         run.test_logits = logits(run.model, test_split)
     run.test_labels = test_split.labels
     return run
+
+
+def settings_of(config: dict) -> dict:
+    """A recorded config as the settings that make a run what it is: every TrainConfig field but the device."""
+    return {key: value for key, value in TrainConfig.from_dict(config).to_dict().items() if key != "device"}
+
+
+def run_dirs_like(candidates: Iterable[Path], config: TrainConfig) -> list[Path]:
+    """The run folders among `candidates` recorded with `config`'s settings (the device aside), complete or
+    cut off, oldest first; a folder with neither metrics.json nor a checkpoint is not a run and is left out."""
+    wanted, found = settings_of(config.to_dict()), []
+    for run_dir in sorted(Path(p) for p in candidates):
+        if (run_dir / METRICS).exists():
+            recorded = json.loads((run_dir / METRICS).read_text())["config"]
+        elif (run_dir / CHECKPOINT).exists():
+            recorded = load_checkpoint(run_dir / CHECKPOINT)["config"]
+        else:
+            continue
+        if settings_of(recorded) == wanted:
+            found.append(run_dir)
+    return found
+
+
+def is_complete(run_dir: Path) -> bool:
+    return (run_dir / METRICS).exists() and json.loads((run_dir / METRICS).read_text())["status"] == "complete"
 
 
 def list_runs(root: str | Path | None = None, complete_only: bool = True) -> list[dict]:

@@ -17,7 +17,18 @@ import pandas as pd
 from .config import TrainConfig
 from .errors import ConfigError
 from .robustness import noise_robustness
-from .runs import CHECKPOINT, METRICS, committed_runs_dir, list_runs, load_checkpoint, load_model, run_splits, train
+from .runs import (
+    CHECKPOINT,
+    METRICS,
+    committed_runs_dir,
+    is_complete,
+    list_runs,
+    load_model,
+    run_dirs_like,
+    run_splits,
+    settings_of,
+    train,
+)
 
 ROBUSTNESS = "robustness.json"
 STUDY_NOISE_STDS = (0.0, 0.1, 0.2, 0.3)
@@ -61,40 +72,26 @@ def study_dir(name: str, root: str | os.PathLike | None = None) -> Path:
     return Path(root) / "studies" / name
 
 
-def _settings(config: dict) -> dict:
-    return {key: value for key, value in TrainConfig.from_dict(config).to_dict().items() if key != "device"}
-
-
-def _study_folders(root: Path) -> list[tuple[dict, Path]]:
-    """(settings, run folder) of every run of every study under `root`/studies that can be completed or read,
-    oldest first: a study reuses a run of the same settings that another study already made. A run killed before
-    its first metrics.json still has its checkpoint; one killed before that holds nothing worth keeping and is
-    removed, so that it cannot be committed by mistake."""
-    found = []
-    for run_dir in sorted(p for p in root.glob("studies/*/*") if p.is_dir()):
-        if (run_dir / METRICS).exists():
-            config = json.loads((run_dir / METRICS).read_text())["config"]
-        elif (run_dir / CHECKPOINT).exists():
-            config = load_checkpoint(run_dir / CHECKPOINT)["config"]
-        else:
+def _remove_killed(root: Path) -> None:
+    """Delete study folders a kill left before their first checkpoint: they hold nothing worth keeping, and
+    removing them keeps them from being committed by mistake."""
+    for run_dir in root.glob("studies/*/*"):
+        if run_dir.is_dir() and not (run_dir / METRICS).exists() and not (run_dir / CHECKPOINT).exists():
             shutil.rmtree(run_dir)
-            continue
-        found.append((_settings(config), run_dir))
-    return found
 
 
 def run_study(name: str, device: str = "auto", data_dir: str | os.PathLike | None = None, download: bool = True,
               verbose: bool = True) -> pd.DataFrame:
     """Train every run of study `name` that is not complete yet (resuming cut-off ones), then its table."""
     folder = study_dir(name)
+    root = folder.parent.parent
+    _remove_killed(root)
     for config in study_configs(name):
         config = replace(config, device=device)
-        matches = [run_dir for settings, run_dir in _study_folders(folder.parent.parent)
-                   if settings == _settings(config.to_dict())]
+        # A run of the same settings made by any study counts; a cut-off one is resumed in place.
+        matches = run_dirs_like(root.glob("studies/*/*"), config)
         run_dir = matches[-1] if matches else None
-        complete = run_dir is not None and (run_dir / METRICS).exists() and json.loads(
-            (run_dir / METRICS).read_text())["status"] == "complete"
-        if not complete:
+        if run_dir is None or not is_complete(run_dir):
             resume = run_dir / CHECKPOINT if run_dir is not None else None
             run_dir = train(config, data_dir=data_dir, download=download, runs_dir=folder, resume=resume,
                             verbose=verbose).run_dir
@@ -115,12 +112,12 @@ def write_robustness(run_dir: Path, data_dir: str | os.PathLike | None = None, d
 def study_runs(name: str, root: str | os.PathLike | None = None) -> list[dict]:
     """The complete runs of a study in the study's order, each with its noise table (key 'noise': {std: accuracy})."""
     studies = study_dir(name, root).parent
-    order = [_settings(config.to_dict()) for config in study_configs(name)]
+    order = [settings_of(config.to_dict()) for config in study_configs(name)]
     newest = {}  # one run per setting: the newest complete one, from whichever study made it
     for metrics in sorted((m for folder in studies.glob("*") for m in list_runs(folder)),
                           key=lambda m: (m["started"], m["run"])):
-        if _settings(metrics["config"]) in order:  # else a run of an earlier definition of the study
-            newest[order.index(_settings(metrics["config"]))] = metrics
+        if settings_of(metrics["config"]) in order:  # else a run of an earlier definition of the study
+            newest[order.index(settings_of(metrics["config"]))] = metrics
     runs = []
     for _, metrics in sorted(newest.items()):
         path = Path(metrics["path"]) / ROBUSTNESS
@@ -134,7 +131,7 @@ def study_table(name: str, root: str | os.PathLike | None = None) -> pd.DataFram
     runs = study_runs(name, root)
     if not runs:
         return pd.DataFrame()
-    settings = pd.DataFrame([_settings(m["config"]) for m in runs])
+    settings = pd.DataFrame([settings_of(m["config"]) for m in runs])
     varying = [c for c in settings.columns if settings[c].astype(str).nunique() > 1 and c != "seed"]
     rows = []
     for m, (_, config) in zip(runs, settings.iterrows(), strict=True):

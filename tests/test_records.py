@@ -3,6 +3,9 @@
 import json
 import shutil
 import subprocess
+import time
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -77,3 +80,25 @@ def test_a_missing_series_member_is_named(series_root):
         records.series_runs(series_root)
     with pytest.raises(FileNotFoundError, match="promote one"):
         records.committed_run("light", root=series_root.parent)
+
+
+def test_fill_series_trains_what_is_missing_resumes_and_regenerates(series_root, tmp_path, monkeypatch, data_dir):
+    tiny = {"epochs": 2, "train_limit": 600, "test_limit": 300, "device": "cpu"}
+    standard = records.series_config
+    monkeypatch.setattr(records, "series_config", lambda *key: replace(standard(*key), **tiny))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    cut_off = train(records.series_config("light", True, 1), data_dir=data_dir, stop_after=1, verbose=False).run_dir
+
+    def fill(**kwargs):
+        return records.fill_series([1], ("light",), (True,), device="cpu", data_dir=data_dir, download=False,
+                                   root=series_root, **kwargs)
+
+    assert fill() == [cut_off.name]  # the cut-off run resumed in place, then promoted
+    assert records.committed_run("light", root=series_root)["summary"]["epochs_run"] == 2
+    assert fill() == []  # complete: nothing trained
+    since = datetime.now().isoformat(timespec="seconds")
+    time.sleep(1)
+    regenerated = fill(since=since)
+    assert len(regenerated) == 1 and regenerated != [cut_off.name]
+    assert records.committed_run("light", root=series_root)["run"] == regenerated[0]
+    assert fill(since=since) == []
