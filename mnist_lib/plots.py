@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 from .config import TrainConfig
 from .data import AugmentConfig, augment_batch, denormalize
 from .images import BlankImageError, preprocess
-from .records import MODELS, TARGETS
+from .records import MODELS, TARGETS, target_accuracy
 from .training import lr_schedule
 
 SavePath = str | os.PathLike | None
@@ -376,7 +376,7 @@ def save_run_figures(
     run_dir = Path(run_dir)
     paths = [run_dir / CURVES, run_dir / CONFUSION]
     model = metrics["model"]
-    target = next(iter(TARGETS.get(model, {}).values()), None)
+    target = target_accuracy(model) if model in TARGETS else None
     figures = [
         training_curves(metrics["history"], save=paths[0], target=target, title=metrics["run"],
                         split=_split([metrics])),

@@ -45,6 +45,11 @@ TARGETS = {
 }
 
 
+def target_accuracy(model: str) -> float:
+    """The accuracy (%) a model's Target asks for (of its final epoch, or of each of its last 3)."""
+    return next(iter(TARGETS[model].values()))
+
+
 def meets_target(metrics: dict) -> bool:
     return all(metrics["summary"][key] >= minimum for key, minimum in TARGETS[metrics["model"]].items())
 
