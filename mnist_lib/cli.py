@@ -137,7 +137,8 @@ def records_command(args: argparse.Namespace) -> int:
 
 
 def promote_command(args: argparse.Namespace) -> int:
-    destination = records.promote(args.run, replace_existing=args.replace)
+    destination = records.promote(args.run, replace_existing=args.replace, data_dir=args.data_dir,
+                                  download=not args.no_download)
     print(f"{destination.name} is in the committed series ({records.committed_runs_dir() / records.SERIES}); "
           f"now run python -m mnist_lib records --update-readme and commit training-logs/ and README.md")
     return 0
@@ -203,6 +204,7 @@ def build_parser() -> ArgumentParser:
     promote.add_argument("run", help="the run folder, e.g. runs/superlight-aug-seed3-20261123-101500")
     promote.add_argument("--replace", action="store_true",
                          help="replace the series' run of the same model, augmentation and seed")
+    add_data_arguments(promote)
     promote.set_defaults(handler=promote_command)
 
     series = commands.add_parser("series", help="train and promote the series members that are missing (resumable)",

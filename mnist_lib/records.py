@@ -32,7 +32,7 @@ from .runs import (
     settings_of,
     train,
 )
-from .studies import mean_std, study_summary
+from .studies import ROBUSTNESS, mean_std, read_noise, study_runs, study_summary, write_robustness
 
 SERIES = "series.json"
 MODELS = ("light", "lightest", "superlight")
@@ -70,7 +70,8 @@ def _read_series(root: Path) -> list[str]:
 
 def series_runs(root: str | Path | None = None) -> list[dict]:
     """The committed series (the runs named in `root`/series.json, default training-logs/), each run's metrics
-    with its folder as 'path' and checkpoint as 'checkpoint', ordered by model, augmentation, seed."""
+    with its folder as 'path', checkpoint as 'checkpoint' and noise table as 'noise' ({std: accuracy}), ordered
+    by model, augmentation, seed."""
     root = Path(root or committed_runs_dir())
     runs = []
     for name in _read_series(root):
@@ -78,7 +79,7 @@ def series_runs(root: str | Path | None = None) -> list[dict]:
         if not path.exists():
             raise RunError(f"{root / SERIES} names {name}, which has no {METRICS} under {root}")
         runs.append({**json.loads(path.read_text()), "path": str(path.parent),
-                     "checkpoint": str(path.parent / CHECKPOINT)})
+                     "checkpoint": str(path.parent / CHECKPOINT), "noise": read_noise(path.parent)})
     return sorted(runs, key=lambda m: (MODELS.index(m["model"]), not m["config"]["augment"], m["config"]["seed"]))
 
 
@@ -95,10 +96,12 @@ def committed_run(model: str, augment: bool = True, seed: int = 1, root: str | P
                             f"(promote one: python -m mnist_lib promote RUN_FOLDER)")
 
 
-def promote(run_dir: str | Path, root: str | Path | None = None, replace_existing: bool = False) -> Path:
+def promote(run_dir: str | Path, root: str | Path | None = None, replace_existing: bool = False,
+            data_dir: str | Path | None = None, download: bool = True) -> Path:
     """Put a complete 15-epoch run of the standard recipe into the committed series: copy its folder into `root`
-    (default training-logs/) unless it is there already and list it in series.json. A run of the same model,
-    augmentation and seed already in the series is only replaced with `replace_existing` (its folder stays)."""
+    (default training-logs/) unless it is there already, measure its accuracy under pixel noise (robustness.json)
+    and list it in series.json. A run of the same model, augmentation and seed already in the series is only
+    replaced with `replace_existing` (its folder stays)."""
     run_dir, root = Path(run_dir), Path(root or committed_runs_dir())
     if not (run_dir / METRICS).exists():
         raise RunError(f"{run_dir} is not a run folder (it has no {METRICS})")
@@ -123,6 +126,8 @@ def promote(run_dir: str | Path, root: str | Path | None = None, replace_existin
         if destination.exists():
             raise RunError(f"{destination} exists already and is not {run_dir}")
         shutil.copytree(run_dir, destination)
+    if not (destination / ROBUSTNESS).exists():
+        write_robustness(destination, data_dir, download)
     names = sorted({*names, run_dir.name} - set(taken))
     (root / SERIES).write_text(json.dumps({"runs": names}, indent=2) + "\n")
     return destination
@@ -157,7 +162,7 @@ def fill_series(seeds: list[int], models: tuple[str, ...] = MODELS, augments: tu
                 if run_dir is None or not is_complete(run_dir):
                     resume = run_dir / CHECKPOINT if run_dir is not None else None
                     run_dir = train(config, data_dir=data_dir, download=download, resume=resume).run_dir
-                promote(run_dir, root, replace_existing=True)
+                promote(run_dir, root, replace_existing=True, data_dir=data_dir, download=download)
                 promoted.append(run_dir.name)
     return promoted
 
@@ -227,7 +232,42 @@ def photo_table(root: str | Path | None = None, data_dir: str | Path | None = No
     return f"Model: [{run['run']}](training-logs/{run['run']}).\n\n" + markdown_table(table)
 
 
-README_BLOCKS = {"results": readme_table, "noise": noise_table, "photos": photo_table}
+NOISE_AIMS = {0.2: 99.0, 0.3: 98.0}  # accuracy (%) SuperLight should hold under Gaussian pixel noise of that std
+
+
+def noise_test_table(root: str | Path | None = None) -> pd.DataFrame:
+    """SuperLight on the test set without noise in training (the series) and with the noise recipe (study
+    noise-test), over seeds: clean accuracy, accuracy under noise std 0.2 and 0.3 (mean ± std and worst seed),
+    and how many seeds meet the clean target and both noise aims."""
+    recipes = {
+        "none (the series)": [m for m in series_runs(root) if m["model"] == "superlight" and m["config"]["augment"]],
+        "U(0, 0.3) on half the images (study noise-test)": study_runs("noise-test", root or committed_runs_dir()),
+    }
+    rows = []
+    for label, members in recipes.items():
+        if not members:
+            continue
+        row = {"training noise": label, "seeds": len(members),
+               "final-epoch acc (%)": mean_std(pd.Series([m["summary"]["final_test_acc"] for m in members])),
+               "worst seed, min of last 3 (%)": f"{min(m['summary']['last3_min'] for m in members):.2f}"}
+        for std in NOISE_AIMS:
+            noisy = pd.Series([m["noise"][std] for m in members])
+            row[f"acc at noise {std} (%)"] = f"{mean_std(noisy)} (worst {noisy.min():.2f})"
+        clean_ok = sum(meets_target(m) for m in members)
+        both_ok = sum(meets_target(m) and all(m["noise"][std] >= aim for std, aim in NOISE_AIMS.items())
+                      for m in members)
+        row["seeds meeting 99.4% clean"] = f"{clean_ok} of {len(members)}"
+        row["... and both noise aims"] = f"{both_ok} of {len(members)}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def noise_test_block(root: str | Path | None = None) -> str:
+    return markdown_table(noise_test_table(root))
+
+
+README_BLOCKS = {"results": readme_table, "noise": noise_table, "noise-test": noise_test_block,
+                 "photos": photo_table}
 
 
 def readme_with_block(readme: str, name: str, content: str) -> str:

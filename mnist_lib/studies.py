@@ -32,7 +32,8 @@ from .runs import (
 
 ROBUSTNESS = "robustness.json"
 STUDY_NOISE_STDS = (0.0, 0.1, 0.2, 0.3)
-SEEDS = (1, 2, 3)
+SEEDS = (1, 2, 3)  # of a validation study
+SERIES_SEEDS = (1, 2, 3, 4, 5)  # of the committed series and the test-set studies beside it
 
 
 def _variants(base: TrainConfig, variants: list[dict], seeds=SEEDS) -> list[TrainConfig]:
@@ -56,7 +57,13 @@ def _superlight_recipe_study() -> list[TrainConfig]:
     return _variants(base, [{}, {"lr": 0.02}, {"batch_size": 64}, {"label_smoothing": 0.1}])
 
 
-STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study}
+def _noise_test_study() -> list[TrainConfig]:
+    """The noise recipe chosen in the noise study, on the test set over the series' seeds: its counterpart
+    without noise is the committed series' SuperLight (records.noise_test_table puts the two side by side)."""
+    return _variants(TrainConfig(model="superlight", noise_std=0.3, noise_prob=0.5), [{}], seeds=SERIES_SEEDS)
+
+
+STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study, "noise-test": _noise_test_study}
 
 
 def study_configs(name: str) -> list[TrainConfig]:
@@ -118,12 +125,13 @@ def study_runs(name: str, root: str | os.PathLike | None = None) -> list[dict]:
                           key=lambda m: (m["started"], m["run"])):
         if settings_of(metrics["config"]) in order:  # else a run of an earlier definition of the study
             newest[order.index(settings_of(metrics["config"]))] = metrics
-    runs = []
-    for _, metrics in sorted(newest.items()):
-        path = Path(metrics["path"]) / ROBUSTNESS
-        noise = json.loads(path.read_text())["noise"] if path.exists() else []
-        runs.append({**metrics, "noise": {row["std"]: row["accuracy"] for row in noise}})
-    return runs
+    return [{**metrics, "noise": read_noise(Path(metrics["path"]))} for _, metrics in sorted(newest.items())]
+
+
+def read_noise(run_dir: Path) -> dict[float, float]:
+    """{noise std: accuracy} from the run's robustness.json ({} if it has none)."""
+    path = Path(run_dir) / ROBUSTNESS
+    return {row["std"]: row["accuracy"] for row in json.loads(path.read_text())["noise"]} if path.exists() else {}
 
 
 def study_table(name: str, root: str | os.PathLike | None = None) -> pd.DataFrame:

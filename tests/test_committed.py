@@ -57,22 +57,24 @@ def test_readme_results_table_is_generated_from_the_record():
     assert records.sync_readme(write=False)
 
 
-STUDY_RUNS = studies.study_runs("noise", root=records.committed_runs_dir())
+STUDY_RUNS = [m for name in studies.STUDIES for m in studies.study_runs(name, root=records.committed_runs_dir())]
 
 
 def test_the_noise_study_is_complete():
-    assert len(STUDY_RUNS) == len(studies.study_configs("noise"))
+    assert len(studies.study_runs("noise", root=records.committed_runs_dir())) == len(studies.study_configs("noise"))
 
 
-@pytest.mark.parametrize("metrics", STUDY_RUNS, ids=[m["run"] for m in STUDY_RUNS])
-def test_study_checkpoint_reproduces_its_validation_and_noise_accuracy(metrics, data_dir):
+@pytest.mark.parametrize("metrics", STUDY_RUNS + records.series_runs(),
+                         ids=[m["run"] for m in STUDY_RUNS + records.series_runs()])
+def test_checkpoint_reproduces_its_accuracy_clean_and_under_noise(metrics, data_dir):
+    """Study runs (validation or test split) and the series: final accuracy and robustness.json re-derived."""
     config = TrainConfig.from_dict(metrics["config"])
-    assert config.validation and metrics["evaluated_on"] == "validation"
-    _, validation = run_splits(config, data_dir, download=False)
+    assert metrics.get("evaluated_on", "test") == ("validation" if config.validation else "test")
+    _, held_out = run_splits(config, data_dir, download=False)
     model = runs.load_model(Path(metrics["path"]) / CHECKPOINT)
-    assert evaluate(model, validation)["accuracy"] == pytest.approx(metrics["summary"]["final_test_acc"], abs=1e-6)
+    assert evaluate(model, held_out)["accuracy"] == pytest.approx(metrics["summary"]["final_test_acc"], abs=1e-6)
     assert metrics["noise"][0.0] == pytest.approx(metrics["summary"]["final_test_acc"], abs=1e-6)
-    noisy = robustness.noise_robustness(model, validation, stds=(0.2,))["accuracy"].item()
+    noisy = robustness.noise_robustness(model, held_out, stds=(0.2,))["accuracy"].item()
     assert noisy == pytest.approx(metrics["noise"][0.2], abs=1e-6)
 
 
