@@ -145,7 +145,8 @@ def promote_command(args: argparse.Namespace) -> int:
 
 
 def series_command(args: argparse.Namespace) -> int:
-    promoted = records.fill_series(args.seeds, tuple(args.models), since=args.since, device=args.device,
+    augments = (True, False) if args.augment is None else (args.augment,)
+    promoted = records.fill_series(args.seeds, tuple(args.models), augments, since=args.since, device=args.device,
                                    data_dir=args.data_dir, download=not args.no_download)
     print(f"promoted {len(promoted)} run(s): {', '.join(promoted) or 'the series was complete'}")
     if promoted:
@@ -214,6 +215,8 @@ def build_parser() -> ArgumentParser:
                                              "same command again after a kill: it resumes.")
     series.add_argument("--seeds", type=int, nargs="+", required=True, metavar="SEED", help="e.g. --seeds 1 2 3 4 5")
     series.add_argument("--models", nargs="+", default=list(records.MODELS), choices=records.MODELS)
+    series.add_argument("--augment", action=argparse.BooleanOptionalAction,
+                        help="only the members with (--augment) or without (--no-augment) augmentation (default: both)")
     series.add_argument("--since", metavar="ISO_TIME",
                         help="members started before this time count as stale, e.g. 2026-11-24T09:00 to "
                              "regenerate the whole series after a recipe change")
