@@ -1,4 +1,5 @@
-"""What keeps the notebooks thin: their papermill parameters checked against TrainConfig, and the Results table."""
+"""What keeps the notebooks thin: their papermill parameters checked against TrainConfig, the Results tables, and
+this run set against the committed series (so a run with other parameters shows its own numbers as its own)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pandas as pd
 
 from .config import TrainConfig
 from .errors import ConfigError
+from .records import meets_target
+from .studies import mean_std
 
 PATH_PARAMETERS = ("data_dir", "out_dir")  # where MNIST is read and runs are written; not part of a run's config
 NOT_PARAMETERS = ("model", "model_args")  # fixed by each notebook (model_args may still be passed with -y)
@@ -58,3 +61,38 @@ def run_summary(metrics: dict) -> pd.DataFrame:
         "device": metrics["device"],
     }
     return pd.DataFrame({"value": rows})
+
+
+def _same_configuration(metrics: dict, series: list[dict]) -> list[dict]:
+    return [m for m in series if m["model"] == metrics["model"]
+            and m["config"]["augment"] == metrics["config"]["augment"]]
+
+
+def against_series(metrics: dict, series: list[dict]) -> pd.DataFrame:
+    """This run next to the committed series' runs of its model and augmentation (all seeds): final-epoch test
+    accuracy, minimum over the last 3 epochs, whether the target is met."""
+    same = _same_configuration(metrics, series)
+    s = metrics["summary"]
+    rows = {f"this run ({metrics['run']})": {
+        "seeds": str(metrics["config"]["seed"]), "final-epoch test acc (%)": f"{s['final_test_acc']:.2f}",
+        "min of last 3 (%)": f"{s['last3_min']:.2f}", "meets the target": "yes" if meets_target(metrics) else "no"}}
+    if same:
+        rows["committed series"] = {
+            "seeds": ", ".join(str(m["config"]["seed"]) for m in same),
+            "final-epoch test acc (%)": mean_std(pd.Series([m["summary"]["final_test_acc"] for m in same])),
+            "min of last 3 (%)": f"worst seed {min(m['summary']['last3_min'] for m in same):.2f}",
+            "meets the target": f"{sum(meets_target(m) for m in same)} of {len(same)} seeds"}
+    return pd.DataFrame(rows).T
+
+
+def difference_from_series(metrics: dict, series: list[dict]) -> str:
+    """One sentence: how far this run's final accuracy is from the series' mean, and whether that is more than
+    the seeds' spread (sample std) or within noise."""
+    same = _same_configuration(metrics, series)
+    if len(same) < 2:
+        return "The committed series has fewer than 2 seeds of this configuration: no seed spread to compare with."
+    finals = pd.Series([m["summary"]["final_test_acc"] for m in same])
+    difference = metrics["summary"]["final_test_acc"] - finals.mean()
+    verdict = "within noise" if abs(difference) <= finals.std(ddof=1) else "more than the seeds' spread"
+    return (f"This run's final-epoch accuracy is {difference:+.2f} points from the committed series' mean "
+            f"({finals.mean():.2f}% over {len(same)} seeds, std {finals.std(ddof=1):.2f}): {verdict}.")

@@ -99,3 +99,25 @@ def test_outside_colab_the_first_cell_only_imports(path, capsys):
 def test_no_placeholder_links():
     for path in [*NOTEBOOKS, REPO / "README.md"]:
         assert "OWNER" not in path.read_text(), f"{path.name} links to a placeholder GitHub account"
+
+
+def _metrics(run: str, seed: int, final: float, last3_min: float, model: str = "superlight") -> dict:
+    return {"run": run, "model": model, "config": {"augment": True, "seed": seed},
+            "summary": {"final_test_acc": final, "last3_min": last3_min}}
+
+
+def test_a_run_is_labelled_apart_from_the_committed_series_and_judged_against_its_spread():
+    from mnist_lib.notebook import against_series, difference_from_series
+
+    series = [_metrics("a", 1, 99.45, 99.41), _metrics("b", 2, 99.39, 99.34), _metrics("c", 3, 99.51, 99.47),
+              _metrics("l", 1, 99.2, 99.1, model="light")]
+    fresh = _metrics("fresh", 7, 99.60, 99.50)
+    table = against_series(fresh, series)
+    assert list(table.index) == ["this run (fresh)", "committed series"]
+    assert table.loc["committed series", "seeds"] == "1, 2, 3"
+    assert table.loc["committed series", "final-epoch test acc (%)"] == "99.45 ± 0.06"
+    assert table.loc["committed series", "meets the target"] == "2 of 3 seeds"
+    assert table.loc["this run (fresh)", "meets the target"] == "yes"
+    assert difference_from_series(fresh, series).endswith("more than the seeds' spread.")
+    assert difference_from_series(_metrics("x", 4, 99.47, 99.4), series).endswith("within noise.")
+    assert "fewer than 2 seeds" in difference_from_series(_metrics("y", 2, 99.0, 99.0, model="light"), series)
