@@ -54,7 +54,9 @@ def _noise_study() -> list[TrainConfig]:
 def _superlight_recipe_study() -> list[TrainConfig]:
     """Recipe changes that might lift SuperLight's worst seed, one at a time (seed 2 missed 99.4% on the test set)."""
     base = TrainConfig(model="superlight", validation=True)
-    return _variants(base, [{}, {"lr": 0.02}, {"batch_size": 64}, {"label_smoothing": 0.1}])
+    # Label smoothing on seed 1 only: it ended 0.09 points below the baseline's seed 1 and was dropped there, to
+    # spend the time on the variants that had not fallen behind.
+    return _variants(base, [{}, {"lr": 0.02}, {"batch_size": 64}]) + [replace(base, label_smoothing=0.1)]
 
 
 def _noise_test_study() -> list[TrainConfig]:
