@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -218,10 +219,10 @@ def readme_table(root: str | Path | None = None) -> str:
     return markdown_table(series_table(series_runs(root)))
 
 
-def noise_table(root: str | Path | None = None) -> str:
-    """The noise study (validation split, seeds 1-3) as markdown."""
-    summary = study_summary("noise", root or committed_runs_dir())
-    return markdown_table(summary) if not summary.empty else "(no complete runs of the noise study yet)"
+def study_block(name: str, root: str | Path | None = None) -> str:
+    """A study's summary (one row per variant, over its seeds) as markdown."""
+    summary = study_summary(name, root or committed_runs_dir())
+    return markdown_table(summary) if not summary.empty else f"(no complete runs of the {name} study yet)"
 
 
 def photo_table(root: str | Path | None = None, data_dir: str | Path | None = None) -> str:
@@ -266,8 +267,8 @@ def noise_test_block(root: str | Path | None = None) -> str:
     return markdown_table(noise_test_table(root))
 
 
-README_BLOCKS = {"results": readme_table, "noise": noise_table, "noise-test": noise_test_block,
-                 "photos": photo_table}
+README_BLOCKS = {"results": readme_table, "noise": partial(study_block, "noise"), "noise-test": noise_test_block,
+                 "superlight-recipe": partial(study_block, "superlight-recipe"), "photos": photo_table}
 
 
 def readme_with_block(readme: str, name: str, content: str) -> str:

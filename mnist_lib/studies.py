@@ -165,11 +165,25 @@ def study_summary(name: str, root: str | os.PathLike | None = None) -> pd.DataFr
         return table
     varying = list(table.columns[: list(table.columns).index("seed")])
     noisy = [c for c in table.columns if c.startswith("acc at noise")]
+    groups = [group for _, group in table.groupby(varying, sort=False)] if varying else [table]
     rows = []
-    for key, group in table.groupby(varying, sort=False) if varying else [((), table)]:
-        key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip(varying, key, strict=True)), "seeds": len(group),
+    for group in groups:
+        rows.append({**{column: group[column].iloc[0] for column in varying}, "seeds": len(group),
                      "final acc (%)": mean_std(group["final acc (%)"]),
+                     "vs the first row": versus(group["final acc (%)"], groups[0]["final acc (%)"]),
                      "worst last-3 min (%)": f"{group['last-3 min (%)'].min():.2f}",
                      **{column: mean_std(group[column]) for column in noisy}})
     return pd.DataFrame(rows)
+
+
+def versus(values: pd.Series, baseline: pd.Series) -> str:
+    """The difference of the means in points, called a difference only beyond the seeds' spread (the larger
+    sample std of the two) and "within noise" otherwise."""
+    if values is baseline or values.equals(baseline):
+        return "(baseline)"
+    difference = values.mean() - baseline.mean()
+    spreads = [v.std(ddof=1) for v in (values, baseline) if len(v) > 1]
+    if not spreads:
+        return f"{difference:+.2f} (no seed spread to judge by)"
+    verdict = "within noise" if abs(difference) <= max(spreads) else "better" if difference > 0 else "worse"
+    return f"{difference:+.2f}, {verdict}" + (" (1 seed)" if len(values) == 1 else "")

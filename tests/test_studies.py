@@ -49,3 +49,15 @@ def test_a_study_reuses_a_run_another_study_made(tmp_path, monkeypatch, data_dir
     table = studies.run_study("second", device="cpu", data_dir=data_dir, download=False, verbose=False)
     assert list(table["lr"]) == [0.01, 0.02]
     assert len(list_runs(studies.study_dir("first"))) == len(list_runs(studies.study_dir("second"))) == 1
+
+
+def test_a_difference_is_called_one_only_beyond_the_seeds_spread():
+    import pandas as pd
+
+    baseline = pd.Series([99.42, 99.34, 99.50])  # std 0.08
+    assert studies.versus(baseline, baseline) == "(baseline)"
+    assert studies.versus(pd.Series([99.45, 99.40, 99.50]), baseline) == "+0.03, within noise"
+    assert studies.versus(pd.Series([99.60, 99.55, 99.58]), baseline) == "+0.16, better"
+    assert studies.versus(pd.Series([99.20, 99.25, 99.30]), baseline) == "-0.17, worse"
+    assert studies.versus(pd.Series([99.50]), baseline) == "+0.08, within noise (1 seed)"
+    assert studies.versus(pd.Series([99.50]), pd.Series([99.40])) == "+0.10 (no seed spread to judge by)"
