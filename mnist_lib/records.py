@@ -233,6 +233,20 @@ def photo_table(root: str | Path | None = None, data_dir: str | Path | None = No
     return f"Model: [{run['run']}](training-logs/{run['run']}).\n\n" + markdown_table(table)
 
 
+def headline(root: str | Path | None = None) -> str:
+    """The README's headline sentence about SuperLight, from the committed series."""
+    members = [m for m in series_runs(root) if m["model"] == "superlight" and m["config"]["augment"]]
+    met = [m for m in members if meets_target(m)]
+    worst = min(members, key=lambda m: m["summary"]["last3_min"])
+    seeds = ", ".join(str(m["config"]["seed"]) for m in members)
+    verdict = "every seed meets it" if len(met) == len(members) else "**not every seed meets it yet**"
+    return (f"SuperLight has {members[0]['parameters']:,} parameters; in the committed series (seeds {seeds}, "
+            f"with augmentation) {len(met)} of {len(members)} seeds hold >= {target_accuracy('superlight')}% in "
+            f"each of the last 3 epochs, so {verdict}: the worst seed, {worst['config']['seed']}, reached "
+            f"{worst['summary']['last3_min']:.2f}% at its lowest of the last 3 epochs "
+            f"([`{worst['run']}`](training-logs/{worst['run']})).")
+
+
 NOISE_AIMS = {0.2: 99.0, 0.3: 98.0}  # accuracy (%) SuperLight should hold under Gaussian pixel noise of that std
 
 
@@ -267,8 +281,14 @@ def noise_test_block(root: str | Path | None = None) -> str:
     return markdown_table(noise_test_table(root))
 
 
-README_BLOCKS = {"results": readme_table, "noise": partial(study_block, "noise"), "noise-test": noise_test_block,
-                 "superlight-recipe": partial(study_block, "superlight-recipe"), "photos": photo_table}
+README_BLOCKS = {
+    "headline": headline,
+    "results": readme_table,
+    "noise": partial(study_block, "noise"),
+    "noise-test": noise_test_block,
+    "superlight-recipe": partial(study_block, "superlight-recipe"),
+    "photos": photo_table,
+}
 
 
 def readme_with_block(readme: str, name: str, content: str) -> str:
