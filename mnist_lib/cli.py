@@ -139,6 +139,8 @@ def records_command(args: argparse.Namespace) -> int:
 def promote_command(args: argparse.Namespace) -> int:
     destination = records.promote(args.run, replace_existing=args.replace, data_dir=args.data_dir,
                                   download=not args.no_download)
+    if not (destination / plots.CURVES).exists():
+        plots.save_figures_of(destination, args.data_dir, not args.no_download)
     print(f"{destination.name} is in the committed series ({records.committed_runs_dir() / records.SERIES}); "
           f"now run python -m mnist_lib records --update-readme and commit training-logs/ and README.md")
     return 0
@@ -146,8 +148,10 @@ def promote_command(args: argparse.Namespace) -> int:
 
 def series_command(args: argparse.Namespace) -> int:
     augments = (True, False) if args.augment is None else (args.augment,)
-    promoted = records.fill_series(args.seeds, tuple(args.models), augments, since=args.since, device=args.device,
-                                   data_dir=args.data_dir, download=not args.no_download)
+    promoted = records.fill_series(
+        args.seeds, tuple(args.models), augments, since=args.since, device=args.device, data_dir=args.data_dir,
+        download=not args.no_download,
+        on_promoted=lambda run_dir: plots.save_figures_of(run_dir, args.data_dir, not args.no_download))
     print(f"promoted {len(promoted)} run(s): {', '.join(promoted) or 'the series was complete'}")
     if promoted:
         print("now run python -m mnist_lib records --update-readme and commit training-logs/ and README.md")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import replace
@@ -19,7 +20,8 @@ from .config import TrainConfig
 from .data import AugmentConfig, augment_batch, denormalize
 from .images import BlankImageError, preprocess
 from .records import MODELS, TARGETS, target_accuracy
-from .training import lr_schedule
+from .runs import CHECKPOINT, METRICS, load_model, run_splits
+from .training import logits, lr_schedule
 
 SavePath = str | os.PathLike | None
 CURVES = "curves.png"
@@ -385,6 +387,14 @@ def save_run_figures(
     for fig in figures:
         plt.close(fig)
     return paths
+
+
+def save_figures_of(run_dir: Path, data_dir: SavePath = None, download: bool = True) -> list[Path]:
+    """save_run_figures for a finished run folder: its checkpoint evaluated again on its own evaluation split."""
+    metrics = json.loads((Path(run_dir) / METRICS).read_text())
+    _, held_out = run_splits(TrainConfig.from_dict(metrics["config"]), data_dir, "cpu", download)
+    model = load_model(Path(run_dir) / CHECKPOINT)
+    return save_run_figures(run_dir, metrics, logits(model, held_out), held_out.labels)
 
 
 def noise_tradeoff(study: pd.DataFrame, save: SavePath = None) -> Figure:

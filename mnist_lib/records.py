@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -142,12 +143,14 @@ def _started(run_dir: Path) -> str:
 
 def fill_series(seeds: list[int], models: tuple[str, ...] = MODELS, augments: tuple[bool, ...] = (True, False),
                 since: str | None = None, device: str = "auto", data_dir: str | Path | None = None,
-                download: bool = True, root: str | Path | None = None) -> list[str]:
+                download: bool = True, root: str | Path | None = None,
+                on_promoted: Callable[[Path], object] | None = None) -> list[str]:
     """Train and promote every series member (model x augmentation x seed, seed by seed) that the series lacks,
     that no longer matches the standard recipe, or, with `since` (an ISO time such as "2026-11-24T09:00"), that
     started before it: `since` regenerates the whole series, and the same call resumes after a kill. Runs are made
     in the runs folder (runs/ or $MNIST_RUNS_DIR); a cut-off one is resumed, a finished one not yet promoted is
-    promoted. Returns the names of the runs promoted."""
+    promoted; `on_promoted(folder)` then runs on its folder in the series (the CLI saves its figures there).
+    Returns the names of the runs promoted."""
     promoted = []
     for seed in seeds:
         for model in models:
@@ -163,7 +166,9 @@ def fill_series(seeds: list[int], models: tuple[str, ...] = MODELS, augments: tu
                 if run_dir is None or not is_complete(run_dir):
                     resume = run_dir / CHECKPOINT if run_dir is not None else None
                     run_dir = train(config, data_dir=data_dir, download=download, resume=resume).run_dir
-                promote(run_dir, root, replace_existing=True, data_dir=data_dir, download=download)
+                committed = promote(run_dir, root, replace_existing=True, data_dir=data_dir, download=download)
+                if on_promoted:
+                    on_promoted(committed)
                 promoted.append(run_dir.name)
     return promoted
 

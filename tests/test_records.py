@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_lib import records
+from mnist_lib import plots, records
 from mnist_lib.cli import main
 from mnist_lib.config import TrainConfig
 from mnist_lib.runs import RunError, default_runs_dir, train
@@ -91,10 +91,13 @@ def test_fill_series_trains_what_is_missing_resumes_and_regenerates(series_root,
 
     def fill(**kwargs):
         return records.fill_series([1], ("light",), (True,), device="cpu", data_dir=data_dir, download=False,
-                                   root=series_root, **kwargs)
+                                   root=series_root, on_promoted=lambda d: plots.save_figures_of(d, data_dir, False),
+                                   **kwargs)
 
     assert fill() == [cut_off.name]  # the cut-off run resumed in place, then promoted
     assert records.committed_run("light", root=series_root)["summary"]["epochs_run"] == 2
+    promoted = series_root / cut_off.name
+    assert (promoted / plots.CURVES).exists() and (promoted / "robustness.json").exists()
     assert fill() == []  # complete: nothing trained
     since = datetime.now().isoformat(timespec="seconds")
     time.sleep(1)
