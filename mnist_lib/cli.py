@@ -13,6 +13,7 @@ import dataclasses
 import json
 import sys
 import typing
+from datetime import datetime
 from pathlib import Path
 
 from . import images, plots, records, runs, studies
@@ -41,6 +42,17 @@ def _json_object(text: str) -> dict:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object such as '{{\"dropout\": 0.1}}'")
     return value
+
+
+def _local_time(text: str) -> str:
+    """An ISO date/time without a timezone (as runs record their start), normalised for comparison."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO time such as 2026-11-24T09:00") from None
+    if value.tzinfo is not None:
+        raise argparse.ArgumentTypeError(f"{text!r} has a timezone; give local time, as runs record it")
+    return value.isoformat(timespec="seconds")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -139,8 +151,7 @@ def records_command(args: argparse.Namespace) -> int:
 def promote_command(args: argparse.Namespace) -> int:
     destination = records.promote(args.run, replace_existing=args.replace, data_dir=args.data_dir,
                                   download=not args.no_download)
-    if not (destination / plots.CURVES).exists():
-        plots.save_figures_of(destination, args.data_dir, not args.no_download)
+    plots.save_figures_of(destination, args.data_dir, not args.no_download)
     print(f"{destination.name} is in the committed series ({records.committed_runs_dir() / records.SERIES}); "
           f"now run python -m mnist_lib records --update-readme and commit training-logs/ and README.md")
     return 0
@@ -221,18 +232,18 @@ def build_parser() -> ArgumentParser:
     series.add_argument("--models", nargs="+", default=list(records.MODELS), choices=records.MODELS)
     series.add_argument("--augment", action=argparse.BooleanOptionalAction,
                         help="only the members with (--augment) or without (--no-augment) augmentation (default: both)")
-    series.add_argument("--since", metavar="ISO_TIME",
+    series.add_argument("--since", metavar="ISO_TIME", type=_local_time,
                         help="members started before this time count as stale, e.g. 2026-11-24T09:00 to "
                              "regenerate the whole series after a recipe change")
     series.add_argument("--device", default="auto", help=SETTING_HELP["device"])
     add_data_arguments(series)
     series.set_defaults(handler=series_command)
 
-    record = commands.add_parser("records", help="the committed results table (README.md)")
+    record = commands.add_parser("records", help="the committed results table and README.md's generated blocks")
     record.add_argument("--root", help="runs folder (default: the repo's training-logs/, not $MNIST_RUNS_DIR)")
     action = record.add_mutually_exclusive_group()
-    action.add_argument("--update-readme", action="store_true", help="rewrite README.md's results table")
-    action.add_argument("--check", action="store_true", help="exit 1 if README.md's results table is stale")
+    action.add_argument("--update-readme", action="store_true", help="rewrite README.md's generated blocks")
+    action.add_argument("--check", action="store_true", help="exit 1 if any of README.md's generated blocks is stale")
     record.set_defaults(handler=records_command)
     return parser
 

@@ -389,8 +389,12 @@ def save_run_figures(
     return paths
 
 
-def save_figures_of(run_dir: Path, data_dir: SavePath = None, download: bool = True) -> list[Path]:
-    """save_run_figures for a finished run folder: its checkpoint evaluated again on its own evaluation split."""
+def save_figures_of(run_dir: Path, data_dir: str | os.PathLike | None = None, download: bool = True) -> list[Path]:
+    """save_run_figures for a finished run folder that lacks them: its checkpoint evaluated again on its own
+    evaluation split. Figures already there are kept."""
+    paths = [Path(run_dir) / CURVES, Path(run_dir) / CONFUSION]
+    if all(path.exists() for path in paths):
+        return paths
     metrics = json.loads((Path(run_dir) / METRICS).read_text())
     _, held_out = run_splits(TrainConfig.from_dict(metrics["config"]), data_dir, "cpu", download)
     model = load_model(Path(run_dir) / CHECKPOINT)

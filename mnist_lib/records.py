@@ -1,5 +1,5 @@
 """The committed record: the series of runs listed in training-logs/series.json, its tables, and the README's
-generated blocks (results table, noise study, photo reading).
+generated blocks (README_BLOCKS: headline, results, study tables, noise on the test set, photo reading).
 
 A run enters the series only through `promote` (`python -m mnist_lib promote RUN_FOLDER`): runs made by the CLI,
 papermill, jupyter or the tests never change what the README, the notebooks' comparisons and the tests treat as
@@ -125,9 +125,14 @@ def promote(run_dir: str | Path, root: str | Path | None = None, replace_existin
                        f"seed={config.seed}: pass --replace to put {run_dir.name} in its place")
     destination = root / run_dir.name
     if run_dir.resolve() != destination.resolve():
-        if destination.exists():
+        # A copy a kill cut short is redone; a complete one (same metrics.json) is kept, so promote can be re-run.
+        if destination.exists() and (destination / METRICS).read_bytes() != (run_dir / METRICS).read_bytes():
             raise RunError(f"{destination} exists already and is not {run_dir}")
-        shutil.copytree(run_dir, destination)
+        if not destination.exists():
+            partial = destination.with_name(destination.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(run_dir, partial)
+            partial.rename(destination)
     if not (destination / ROBUSTNESS).exists():
         write_robustness(destination, data_dir, download)
     names = sorted({*names, run_dir.name} - set(taken))
@@ -149,7 +154,7 @@ def fill_series(seeds: list[int], models: tuple[str, ...] = MODELS, augments: tu
     that no longer matches the standard recipe, or, with `since` (an ISO time such as "2026-11-24T09:00"), that
     started before it: `since` regenerates the whole series, and the same call resumes after a kill. Runs are made
     in the runs folder (runs/ or $MNIST_RUNS_DIR); a cut-off one is resumed, a finished one not yet promoted is
-    promoted; `on_promoted(folder)` then runs on its folder in the series (the CLI saves its figures there).
+    promoted. `on_promoted(folder)` then runs on every series folder (the CLI saves missing figures there).
     Returns the names of the runs promoted."""
     promoted = []
     for seed in seeds:
@@ -166,10 +171,11 @@ def fill_series(seeds: list[int], models: tuple[str, ...] = MODELS, augments: tu
                 if run_dir is None or not is_complete(run_dir):
                     resume = run_dir / CHECKPOINT if run_dir is not None else None
                     run_dir = train(config, data_dir=data_dir, download=download, resume=resume).run_dir
-                committed = promote(run_dir, root, replace_existing=True, data_dir=data_dir, download=download)
-                if on_promoted:
-                    on_promoted(committed)
+                promote(run_dir, root, replace_existing=True, data_dir=data_dir, download=download)
                 promoted.append(run_dir.name)
+    if on_promoted:  # also for members promoted before a kill cut off their on_promoted
+        for metrics in series_runs(root):
+            on_promoted(Path(metrics["path"]))
     return promoted
 
 

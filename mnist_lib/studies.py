@@ -111,10 +111,10 @@ def run_study(name: str, device: str = "auto", data_dir: str | os.PathLike | Non
 
 def write_robustness(run_dir: Path, data_dir: str | os.PathLike | None = None, download: bool = True) -> None:
     """Accuracy under seeded pixel noise on the run's own evaluation split, saved as robustness.json."""
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = json.loads((run_dir / METRICS).read_text())
     config = TrainConfig.from_dict(metrics["config"])
     _, held_out = run_splits(config, data_dir, "cpu", download)
-    table = noise_robustness(load_model(run_dir / "checkpoint.pt"), held_out, STUDY_NOISE_STDS)
+    table = noise_robustness(load_model(run_dir / CHECKPOINT), held_out, STUDY_NOISE_STDS)
     (run_dir / ROBUSTNESS).write_text(json.dumps({"noise": table.to_dict("records")}, indent=2))
 
 

@@ -74,6 +74,22 @@ def test_promote_refuses_what_is_not_a_complete_standard_run(series_root, tmp_pa
     assert not (records.committed_runs_dir() / quick.name).exists()
 
 
+def test_since_must_be_a_local_iso_time(capsys):
+    for bad in ("24/11/2026", "2026-11-24T09:00+01:00"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["series", "--seeds", "1", "--since", bad])
+        assert exit_.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+
+
+def test_promote_completes_a_copy_a_kill_cut_short(series_root, tmp_path):
+    seed2 = standard_run_copy(tmp_path, 2, "superlight-aug-seed2-20990101-000000")
+    (series_root / (seed2.name + ".partial")).mkdir()  # a copy killed half way
+    records.promote(seed2, series_root)
+    records.promote(seed2, series_root)  # promoting it again (a kill after the copy) changes nothing
+    assert [m["config"]["seed"] for m in records.series_runs(series_root)] == [1, 2]
+    assert not (series_root / (seed2.name + ".partial")).exists()
+
+
 def test_a_missing_series_member_is_named(series_root):
     (series_root / records.SERIES).write_text(json.dumps({"runs": ["superlight-aug-seed9-20990101-000000"]}))
     with pytest.raises(RunError, match="names superlight-aug-seed9"):
