@@ -229,7 +229,7 @@ def build_parser() -> ArgumentParser:
                                              "lacks, or that is stale, and promote each as it finishes. Run the "
                                              "same command again after a kill: it resumes.")
     series.add_argument("--seeds", type=int, nargs="+", required=True, metavar="SEED", help="e.g. --seeds 1 2 3 4 5")
-    series.add_argument("--models", nargs="+", default=list(records.MODELS), choices=records.MODELS)
+    series.add_argument("--models", nargs="+", default=list(records.SERIES_MODELS), choices=records.SERIES_MODELS)
     series.add_argument("--augment", action=argparse.BooleanOptionalAction,
                         help="only the members with (--augment) or without (--no-augment) augmentation (default: both)")
     series.add_argument("--since", metavar="ISO_TIME", type=_local_time,

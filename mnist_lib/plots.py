@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 from .config import TrainConfig
 from .data import AugmentConfig, augment_batch, denormalize
 from .images import BlankImageError, preprocess
-from .records import MODELS, TARGETS, target_accuracy
+from .records import SERIES_MODELS, TARGETS, target_accuracy
 from .runs import CHECKPOINT, METRICS, load_model, run_splits
 from .training import logits, lr_schedule
 
@@ -253,9 +253,9 @@ def _configurations(runs: list[dict]) -> dict[tuple[str, bool], list[dict]]:
 
 
 def _colours(runs: list[dict]) -> dict[str, str]:
-    """One colour per model, fixed by its place in records.MODELS."""
-    extra = sorted({metrics["model"] for metrics in runs} - set(MODELS))
-    return {model: f"C{index}" for index, model in enumerate([*MODELS, *extra])}
+    """One colour per model, fixed by its place in records.SERIES_MODELS."""
+    extra = sorted({metrics["model"] for metrics in runs} - set(SERIES_MODELS))
+    return {model: f"C{index}" for index, model in enumerate([*SERIES_MODELS, *extra])}
 
 
 def _configuration(model: str, augment: bool) -> str:

@@ -37,7 +37,6 @@ from .runs import (
 from .studies import ROBUSTNESS, mean_std, read_noise, study_runs, study_summary, write_robustness
 
 SERIES = "series.json"
-MODELS = ("light", "lightest", "superlight")
 # What each notebook's Target promises (minimum test accuracy, %, by summary key); the tests assert it on fresh
 # runs and the results table counts the seeds that meet it.
 TARGETS = {
@@ -45,6 +44,7 @@ TARGETS = {
     "lightest": {"last3_min": 99.2},
     "superlight": {"last3_min": 99.4},
 }
+SERIES_MODELS = tuple(TARGETS)  # the series' models, in the order of the notebooks
 
 
 def target_accuracy(model: str) -> float:
@@ -82,7 +82,13 @@ def series_runs(root: str | Path | None = None) -> list[dict]:
             raise RunError(f"{root / SERIES} names {name}, which has no {METRICS} under {root}")
         runs.append({**json.loads(path.read_text()), "path": str(path.parent),
                      "checkpoint": str(path.parent / CHECKPOINT), "noise": read_noise(path.parent)})
-    return sorted(runs, key=lambda m: (MODELS.index(m["model"]), not m["config"]["augment"], m["config"]["seed"]))
+    return sorted(runs, key=lambda m: (SERIES_MODELS.index(m["model"]), not m["config"]["augment"],
+                                       m["config"]["seed"]))
+
+
+def superlight_series(root: str | Path | None = None) -> list[dict]:
+    """The series' SuperLight runs with augmentation: the runs the headline target is about."""
+    return [m for m in series_runs(root) if m["model"] == "superlight" and m["config"]["augment"]]
 
 
 def committed_run(model: str, augment: bool = True, seed: int = 1, root: str | Path | None = None,
@@ -146,7 +152,7 @@ def _started(run_dir: Path) -> str:
     return load_checkpoint(run_dir / CHECKPOINT)["metrics"]["started"]
 
 
-def fill_series(seeds: list[int], models: tuple[str, ...] = MODELS, augments: tuple[bool, ...] = (True, False),
+def fill_series(seeds: list[int], models: tuple[str, ...] = SERIES_MODELS, augments: tuple[bool, ...] = (True, False),
                 since: str | None = None, device: str = "auto", data_dir: str | Path | None = None,
                 download: bool = True, root: str | Path | None = None,
                 on_promoted: Callable[[Path], object] | None = None) -> list[str]:
@@ -246,7 +252,7 @@ def photo_table(root: str | Path | None = None, data_dir: str | Path | None = No
 
 def headline(root: str | Path | None = None) -> str:
     """The README's headline sentence about SuperLight, from the committed series."""
-    members = [m for m in series_runs(root) if m["model"] == "superlight" and m["config"]["augment"]]
+    members = superlight_series(root)
     met = [m for m in members if meets_target(m)]
     worst = min(members, key=lambda m: m["summary"]["last3_min"])
     seeds = ", ".join(str(m["config"]["seed"]) for m in members)
@@ -266,7 +272,7 @@ def noise_test_table(root: str | Path | None = None) -> pd.DataFrame:
     noise-test), over seeds: clean accuracy, accuracy under noise std 0.2 and 0.3 (mean ± std and worst seed),
     and how many seeds meet the clean target and both noise aims."""
     recipes = {
-        "none (the series)": [m for m in series_runs(root) if m["model"] == "superlight" and m["config"]["augment"]],
+        "none (the series)": superlight_series(root),
         "U(0, 0.3) on half the images (study noise-test)": study_runs("noise-test", root or committed_runs_dir()),
     }
     rows = []
