@@ -1,9 +1,12 @@
-"""The three iterations, created by name: `create_model("superlight")`, or `create_model("lightest", dropout=0.1)`."""
+"""The models, created by name: the three iterations (`create_model("superlight")`,
+`create_model("lightest", dropout=0.1)`), GapNet at any widths (`create_model("gapnet", widths=(...))`) and the
+frontier family scaled from SuperLight (`create_model("gap-3.2k")`)."""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import nn
@@ -11,6 +14,7 @@ from torch import nn
 from .errors import ConfigError
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
+SUPERLIGHT_WIDTHS = (8, 8, 10, 10, 12, 10, 20)
 
 
 def register(name: str):
@@ -99,22 +103,51 @@ class LightestMNIST(ConvClassifier):
         self.head = nn.Conv2d(10, 10, kernel_size=5)  # 5x5 -> 1x1 logits
 
 
-@register("superlight")
-class SuperLightMNIST(ConvClassifier):
-    """Global average pooling instead of a big classifier kernel; one max-pool, then dilated convs at 14x14.
+class GapNet(ConvClassifier):
+    """SuperLight's layout at any channel widths (7 of them, one per conv): two 3x3 convs at 28x28, a max-pool,
+    four 3x3 convs at 14x14 with dilations 1, 2, 2, 3, a 1x1 conv, global average pooling, a 1x1 classifier.
 
     Dilation (2, 2, 3) grows the receptive field past 28 without a second pool, so the features that are
-    averaged keep 14x14 resolution; a 1x1 conv widens them to 20 channels before pooling.
+    averaged keep 14x14 resolution; the last 1x1 conv widens them before pooling.
     """
 
-    def __init__(self):
+    def __init__(self, widths: tuple[int, ...] = SUPERLIGHT_WIDTHS):
         super().__init__()
+        if len(widths) != 7 or not all(isinstance(w, int) and w > 0 for w in widths):
+            raise ValueError(f"widths must be 7 positive integers, got {widths!r}")
+        w = widths
         self.features = nn.Sequential(
-            conv(1, 8, norm=True), conv(8, 8, norm=True), nn.MaxPool2d(2),  # 28 -> 14
-            conv(8, 10, norm=True),
-            conv(10, 10, padding=2, dilation=2, norm=True),
-            conv(10, 12, padding=2, dilation=2, norm=True),
-            conv(12, 10, padding=3, dilation=3, norm=True),
-            conv(10, 20, kernel=1, padding=0, norm=True),
+            conv(1, w[0], norm=True), conv(w[0], w[1], norm=True), nn.MaxPool2d(2),  # 28 -> 14
+            conv(w[1], w[2], norm=True),
+            conv(w[2], w[3], padding=2, dilation=2, norm=True),
+            conv(w[3], w[4], padding=2, dilation=2, norm=True),
+            conv(w[4], w[5], padding=3, dilation=3, norm=True),
+            conv(w[5], w[6], kernel=1, padding=0, norm=True),
         )
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(20, 10, kernel_size=1))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(w[6], 10, kernel_size=1))
+
+
+register("gapnet")(GapNet)
+
+
+@register("superlight")
+class SuperLightMNIST(GapNet):
+    """Global average pooling instead of a big classifier kernel; one max-pool, then dilated convs at 14x14
+    (GapNet at widths 8, 8, 10, 10, 12, 10, 20)."""
+
+    def __init__(self):
+        super().__init__(SUPERLIGHT_WIDTHS)
+
+
+# The frontier family (notebook 04): GapNet scaled around SuperLight, named by parameter count.
+FRONTIER_WIDTHS = {
+    "gap-1.4k": (4, 4, 5, 5, 6, 5, 10),
+    "gap-1.9k": (5, 5, 6, 6, 7, 6, 12),
+    "gap-2.6k": (6, 6, 7, 7, 8, 7, 14),
+    "gap-3.2k": (6, 6, 8, 8, 10, 8, 16),
+    "gap-3.9k": (7, 7, 9, 9, 10, 9, 18),
+    "gap-6.0k": (9, 9, 11, 11, 13, 11, 22),
+    "gap-7.4k": (10, 10, 12, 12, 15, 12, 25),
+}
+for _name, _widths in FRONTIER_WIDTHS.items():
+    register(_name)(partial(GapNet, _widths))

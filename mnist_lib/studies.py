@@ -16,6 +16,7 @@ import pandas as pd
 
 from .config import TrainConfig
 from .errors import ConfigError
+from .models import FRONTIER_WIDTHS
 from .robustness import noise_robustness
 from .runs import (
     CHECKPOINT,
@@ -34,6 +35,7 @@ ROBUSTNESS = "robustness.json"
 STUDY_NOISE_STDS = (0.0, 0.1, 0.2, 0.3)
 SEEDS = (1, 2, 3)  # of a validation study
 SERIES_SEEDS = (1, 2, 3, 4, 5)  # of the committed series and the test-set studies beside it
+FRONTIER_SEEDS = (1, 2, 3)
 
 
 def _variants(base: TrainConfig, variants: list[dict], seeds=SEEDS) -> list[TrainConfig]:
@@ -65,7 +67,14 @@ def _noise_test_study() -> list[TrainConfig]:
     return _variants(TrainConfig(model="superlight", noise_std=0.3, noise_prob=0.5), [{}], seeds=SERIES_SEEDS)
 
 
-STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study, "noise-test": _noise_test_study}
+def _frontier_study() -> list[TrainConfig]:
+    """The frontier family (models.FRONTIER_WIDTHS) with the series' standard recipe on the test set, 3 seeds each;
+    the 5.0k point is the committed series' SuperLight."""
+    return _variants(TrainConfig(), [{"model": name} for name in FRONTIER_WIDTHS], seeds=FRONTIER_SEEDS)
+
+
+STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study, "noise-test": _noise_test_study,
+           "frontier": _frontier_study}
 
 
 def study_configs(name: str) -> list[TrainConfig]:
