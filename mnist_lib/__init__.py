@@ -1,7 +1,7 @@
 """Tiny MNIST CNNs: tensor data pipeline, model registry, training loop, run records and analysis tools.
 
 Modules, lowest first (each imports only modules listed earlier; tests/test_layout.py checks):
-errors, data, models, config, training, runs, robustness, images, photos, studies, records, plots, anatomy,
+errors, data, models, anatomy, config, training, runs, robustness, images, photos, studies, records, plots,
 notebook, cli.
 """
 

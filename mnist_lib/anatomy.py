@@ -1,9 +1,11 @@
-"""What a model is made of: parameters per layer, receptive field, compute and memory per image."""
+"""What a model is made of: parameters per layer, receptive field, compute, memory and CPU latency per image."""
 
 from __future__ import annotations
 
 import copy
 import math
+import statistics
+import time
 
 import pandas as pd
 import torch
@@ -135,3 +137,17 @@ def memory(model: nn.Module, batch_size: int = 128, input_size: tuple[int, ...] 
         "input_bytes": batch_size * math.prod(input_size) * 4,  # float32 images
         "activation_bytes": batch_size * sum(output.numel() * output.element_size() for _, output in outputs),
     }
+
+
+def latency_ms(model: nn.Module, batch_size: int = 1, calls: int = 200, warmup: int = 20) -> float:
+    """Median milliseconds of one eval-mode forward pass of `batch_size` images on the CPU, eager mode."""
+    model = copy.deepcopy(model).cpu().eval()
+    images = torch.zeros(batch_size, 1, 28, 28)
+    times = []
+    with torch.inference_mode():
+        for call in range(warmup + calls):
+            started = time.perf_counter()
+            model(images)
+            if call >= warmup:
+                times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000

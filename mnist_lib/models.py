@@ -28,7 +28,7 @@ def register(name: str):
 def create_model(name: str, **kwargs) -> nn.Module:
     """The registered model `name` built with `kwargs`; ConfigError for an unknown name or unusable arguments."""
     if name not in MODELS:
-        raise ConfigError(f"model={name!r} is invalid: model must be one of {', '.join(sorted(MODELS))}")
+        raise ConfigError(f"model={name!r} is invalid: model must be one of {', '.join(MODELS)}")
     signature = inspect.signature(MODELS[name])
     try:
         signature.bind(**kwargs)
@@ -127,9 +127,6 @@ class GapNet(ConvClassifier):
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(w[6], 10, kernel_size=1))
 
 
-register("gapnet")(GapNet)
-
-
 @register("superlight")
 class SuperLightMNIST(GapNet):
     """Global average pooling instead of a big classifier kernel; one max-pool, then dilated convs at 14x14
@@ -138,6 +135,8 @@ class SuperLightMNIST(GapNet):
     def __init__(self):
         super().__init__(SUPERLIGHT_WIDTHS)
 
+
+register("gapnet")(GapNet)
 
 # The frontier family (notebook 04): GapNet scaled around SuperLight, named by parameter count.
 FRONTIER_WIDTHS = {

@@ -20,7 +20,7 @@ from .config import TrainConfig
 from .data import AugmentConfig, augment_batch, denormalize
 from .images import BlankImageError, preprocess
 from .records import SERIES_MODELS, TARGETS, target_accuracy
-from .runs import CHECKPOINT, METRICS, load_model, run_splits
+from .runs import CHECKPOINT, METRICS, configuration, grouped, load_model, run_splits
 from .training import logits, lr_schedule
 
 SavePath = str | os.PathLike | None
@@ -244,14 +244,6 @@ def compare_runs(metrics_list: list[dict], labels: list[str] | None = None, save
     return _finish(fig, save)
 
 
-def _configurations(runs: list[dict]) -> dict[tuple[str, bool], list[dict]]:
-    """Runs grouped by (model, augmentation), in the order they first appear."""
-    groups: dict[tuple[str, bool], list[dict]] = {}
-    for metrics in runs:
-        groups.setdefault((metrics["model"], metrics["config"]["augment"]), []).append(metrics)
-    return groups
-
-
 def _colours(runs: list[dict]) -> dict[str, str]:
     """One colour per model, fixed by its place in records.SERIES_MODELS."""
     extra = sorted({metrics["model"] for metrics in runs} - set(SERIES_MODELS))
@@ -271,7 +263,7 @@ def _seeds(counts: list[int]) -> str:
 def series_curves(runs: list[dict], save: SavePath = None) -> Figure:
     """Accuracy per epoch of each configuration of a series (e.g. records.series_runs()): mean over seeds, band
     min-max over seeds, one colour per model, solid with augmentation and dashed without."""
-    groups, colours, split = _configurations(runs), _colours(runs), _split(runs)
+    groups, colours, split = grouped(runs, configuration), _colours(runs), _split(runs)
     fig, ax = plt.subplots(figsize=(11, 5))
     late = []
     for (model, augment), members in groups.items():
@@ -297,7 +289,7 @@ def series_curves(runs: list[dict], save: SavePath = None) -> Figure:
 def accuracy_vs_parameters(runs: list[dict], save: SavePath = None) -> Figure:
     """One point per configuration (model x augmentation) of a series: its parameter count against the mean
     final-epoch accuracy over seeds, error bars the std over seeds; filled with augmentation, hollow without."""
-    groups, colours, split = _configurations(runs), _colours(runs), _split(runs)
+    groups, colours, split = grouped(runs, configuration), _colours(runs), _split(runs)
     fig, ax = plt.subplots(figsize=(10, 5))
     for (model, augment), members in groups.items():
         accuracies = pd.Series([m["summary"]["final_test_acc"] for m in members])
@@ -313,6 +305,47 @@ def accuracy_vs_parameters(runs: list[dict], save: SavePath = None) -> Figure:
     ax.set_ylabel(f"Final-epoch {split} accuracy (%), mean ± std over seeds")
     ax.set_title(f"Accuracy vs parameters ({_seeds([len(m) for m in groups.values()])} per point)")
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return _finish(fig, save)
+
+
+def frontier(runs: list[dict], others: list[dict] = (), budget: int = 4000, save: SavePath = None) -> Figure:
+    """Accuracy against parameters (log axis) of a model family (e.g. records.frontier_runs()): mean final-epoch
+    accuracy per model with ± std error bars over seeds and each seed's minimum over the last 3 epochs as a dot;
+    SuperLight starred; `others` (e.g. the series' Light and Lightest) as labelled points; the 99.4% line and
+    the parameter `budget`."""
+    split = _split(runs)
+    fig, ax = plt.subplots(figsize=(10, 5))
+    points = []
+    for model, members in sorted(grouped(runs, lambda m: m["model"]).items(), key=lambda g: g[1][0]["parameters"]):
+        final = pd.Series([m["summary"]["final_test_acc"] for m in members])
+        points.append((members[0]["parameters"], final.mean(), final.std() if len(final) > 1 else 0.0))
+        ax.scatter([members[0]["parameters"]] * len(members), [m["summary"]["last3_min"] for m in members],
+                   color="C7", s=12, zorder=3, label="a seed's minimum of the last 3 epochs" if not ax.collections
+                   else None)
+        ax.annotate(f"{model} ({len(members)})", (members[0]["parameters"], final.mean()), fontsize=7,
+                    xytext=(4, 6), textcoords="offset points")
+    sizes, means, stds = zip(*points, strict=True)
+    ax.errorbar(sizes, means, yerr=stds, fmt="o-", capsize=4, color="C0",
+                label="final epoch, mean ± std over seeds (seeds in brackets)")
+    superlight = [m for m in runs if m["model"] == "superlight"]
+    if superlight:
+        ax.scatter([superlight[0]["parameters"]], [pd.Series([m["summary"]["final_test_acc"] for m in superlight])
+                   .mean()], marker="*", s=250, color="C3", zorder=4, label="SuperLight (the committed series)")
+    for colour, (model, members) in zip(("C2", "C1", "C4", "C5"), grouped(list(others), configuration).items()):
+        final = pd.Series([m["summary"]["final_test_acc"] for m in members])
+        ax.errorbar(members[0]["parameters"], final.mean(), yerr=final.std() if len(final) > 1 else None, fmt="s",
+                    capsize=4, color=colour, label=f"{_configuration(*model)} ({_seeds([len(members)])})")
+    _target_line(ax, GOAL, f"{GOAL:g}% accuracy")
+    ax.axvline(budget, color="grey", linestyle=":", linewidth=1, label=f"{budget:,} parameters")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.xaxis.set_minor_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.set_xlabel("Parameters (log scale)")
+    ax.set_ylabel(f"{split.capitalize()} accuracy (%)")
+    ax.set_title(f"Accuracy vs parameters: the frontier ({split} set)")
+    ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _finish(fig, save)
 

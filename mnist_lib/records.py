@@ -17,16 +17,21 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
+import torch
 
+from .anatomy import macs
 from .config import TrainConfig
 from .data import repo_root
+from .models import create_model
 from .photos import accuracy_by_condition, photo_set, read_photos
 from .runs import (
     CHECKPOINT,
     METRICS,
     RunError,
     committed_runs_dir,
+    configuration,
     default_runs_dir,
+    grouped,
     is_complete,
     load_checkpoint,
     load_model,
@@ -193,11 +198,8 @@ def _target_text(model: str) -> str:
 def series_table(runs: list[dict]) -> pd.DataFrame:
     """One row per configuration (model, augmentation) of a series, over its seeds: mean ± std of the final-epoch
     test accuracy, the worst seed's minimum over the last 3 epochs, how many seeds meet the model's target."""
-    groups: dict[tuple[str, bool], list[dict]] = {}
-    for metrics in runs:
-        groups.setdefault((metrics["model"], metrics["config"]["augment"]), []).append(metrics)
     rows = []
-    for (model, augment), members in groups.items():
+    for (model, augment), members in grouped(runs, configuration).items():
         final = pd.Series([m["summary"]["final_test_acc"] for m in members])
         rows.append({
             "model": model,
@@ -298,6 +300,41 @@ def noise_test_block(root: str | Path | None = None) -> str:
     return markdown_table(noise_test_table(root))
 
 
+def frontier_runs(root: str | Path | None = None) -> list[dict]:
+    """The committed frontier: the runs of study `frontier` and the series' SuperLight (its 5.0k point), by size."""
+    root = Path(root or committed_runs_dir())
+    return sorted(study_runs("frontier", root) + superlight_series(root), key=lambda m: m["parameters"])
+
+
+def frontier_table(runs: list[dict], goal: float = TARGETS["superlight"]["last3_min"]) -> pd.DataFrame:
+    """One row per model of a frontier (smallest first) over its seeds: parameters, multiply-accumulates per image,
+    mean ± std of the final-epoch accuracy, the worst seed's minimum over the last 3 epochs, and how many seeds
+    hold `goal` in each of the last 3 epochs."""
+    rows = []
+    for model, members in sorted(grouped(runs, lambda m: m["model"]).items(), key=lambda g: g[1][0]["parameters"]):
+        with torch.random.fork_rng(devices=[]):  # building a model to count its MACs must not move the caller's RNG
+            model_macs = macs(create_model(model, **members[0]["config"]["model_args"]))
+        rows.append({
+            "model": model,
+            "parameters": members[0]["parameters"],
+            "MACs per image": f"{model_macs:,}",
+            "seeds": len(members),
+            "final-epoch acc (%)": mean_std(pd.Series([m["summary"]["final_test_acc"] for m in members])),
+            "worst seed, min of last 3 (%)": f"{min(m['summary']['last3_min'] for m in members):.2f}",
+            f"seeds >= {goal:g}% in each of last 3": f"{sum(m['summary']['last3_min'] >= goal for m in members)} "
+                                                     f"of {len(members)}",
+            "runs": [m["path"] for m in members],
+        })
+    return pd.DataFrame(rows)
+
+
+def frontier_block(root: str | Path | None = None) -> str:
+    root = Path(root or committed_runs_dir())
+    table = frontier_table(frontier_runs(root))
+    table["runs"] = [[str(Path(path).relative_to(root)) for path in paths] for paths in table["runs"]]
+    return markdown_table(table)
+
+
 README_BLOCKS = {
     "headline": headline,
     "results": readme_table,
@@ -305,6 +342,7 @@ README_BLOCKS = {
     "noise-test": noise_test_block,
     "superlight-recipe": partial(study_block, "superlight-recipe"),
     "photos": photo_table,
+    "frontier": frontier_block,
 }
 
 

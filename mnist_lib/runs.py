@@ -11,7 +11,7 @@ import io
 import json
 import os
 import platform
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -347,6 +347,19 @@ def list_runs(root: str | Path | None = None, complete_only: bool = True) -> lis
             continue
         runs.append({**metrics, "path": str(path.parent), "checkpoint": str(path.parent / CHECKPOINT)})
     return sorted(runs, key=lambda m: (m["started"], m["run"]))
+
+
+def grouped(runs: list[dict], key: Callable[[dict], Hashable]) -> dict[Hashable, list[dict]]:
+    """Runs grouped by `key(metrics)`, groups in the order their first run appears."""
+    groups: dict[Hashable, list[dict]] = {}
+    for metrics in runs:
+        groups.setdefault(key(metrics), []).append(metrics)
+    return groups
+
+
+def configuration(metrics: dict) -> tuple[str, bool]:
+    """A run's configuration in the series: (model, augmentation)."""
+    return metrics["model"], metrics["config"]["augment"]
 
 
 def find_run(model: str, augment: bool = True, seed: int = 1, root: str | Path | None = None,

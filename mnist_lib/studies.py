@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -67,14 +68,21 @@ def _noise_test_study() -> list[TrainConfig]:
     return _variants(TrainConfig(model="superlight", noise_std=0.3, noise_prob=0.5), [{}], seeds=SERIES_SEEDS)
 
 
-def _frontier_study() -> list[TrainConfig]:
-    """The frontier family (models.FRONTIER_WIDTHS) with the series' standard recipe on the test set, 3 seeds each;
-    the 5.0k point is the committed series' SuperLight."""
-    return _variants(TrainConfig(), [{"model": name} for name in FRONTIER_WIDTHS], seeds=FRONTIER_SEEDS)
+def frontier_configs(sizes: Iterable[str] | None = None, seeds: Iterable[int] = FRONTIER_SEEDS,
+                     **settings) -> list[TrainConfig]:
+    """The frontier family's runs (models.FRONTIER_WIDTHS, or the named `sizes`) with the series' standard recipe
+    on the test set, or with the given `settings` (e.g. epochs=1 for a quick pass); seed-major. The 5.0k point
+    of the frontier is the committed series' SuperLight."""
+    sizes = list(FRONTIER_WIDTHS if sizes is None else sizes)
+    unknown = [size for size in sizes if size not in FRONTIER_WIDTHS]
+    if unknown:
+        raise ConfigError(f"sizes={unknown!r} is invalid: sizes must be among {', '.join(FRONTIER_WIDTHS)}")
+    configs = _variants(TrainConfig(**settings), [{"model": size} for size in sizes], seeds=list(seeds))
+    return [config.validate() for config in configs]
 
 
 STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study, "noise-test": _noise_test_study,
-           "frontier": _frontier_study}
+           "frontier": frontier_configs}
 
 
 def study_configs(name: str) -> list[TrainConfig]:
@@ -104,18 +112,35 @@ def run_study(name: str, device: str = "auto", data_dir: str | os.PathLike | Non
     folder = study_dir(name)
     root = folder.parent.parent
     _remove_killed(root)
-    for config in study_configs(name):
-        config = replace(config, device=device)
-        # A run of the same settings made by any study counts; a cut-off one is resumed in place.
-        matches = run_dirs_like(root.glob("studies/*/*"), config)
-        run_dir = matches[-1] if matches else None
-        if run_dir is None or not is_complete(run_dir):
-            resume = run_dir / CHECKPOINT if run_dir is not None else None
+    configs = [replace(config, device=device) for config in study_configs(name)]
+    # A run of the same settings made by any study counts; a cut-off one is resumed in place.
+    run_configs(configs, folder, root.glob("studies/*/*"), data_dir, download, verbose)
+    return study_table(name)
+
+
+def run_configs(configs: list[TrainConfig], folder: Path, reuse: Iterable[Path] = (),
+                data_dir: str | os.PathLike | None = None, download: bool = True, verbose: bool = True) -> list[dict]:
+    """Each config's run, in order: a complete run of the same settings among the folders `reuse` and `folder`,
+    else a new (or the cut-off) one trained in `folder`; each run's metrics with 'path', 'checkpoint' and its
+    noise table 'noise' (written to robustness.json for runs in `folder` that lack one)."""
+    candidates = sorted({*map(Path, reuse), *Path(folder).glob("*")})
+    runs = []
+    for config in configs:
+        matches = run_dirs_like(candidates, config)
+        complete = [run_dir for run_dir in matches if is_complete(run_dir)]
+        run_dir = complete[-1] if complete else None
+        if run_dir is None:
+            cut_off = [run_dir for run_dir in matches if run_dir.parent == Path(folder)]
+            resume = cut_off[-1] / CHECKPOINT if cut_off else None
             run_dir = train(config, data_dir=data_dir, download=download, runs_dir=folder, resume=resume,
                             verbose=verbose).run_dir
-        if not (run_dir / ROBUSTNESS).exists():
+            candidates.append(run_dir)
+        if not (run_dir / ROBUSTNESS).exists() and run_dir.parent == Path(folder):
             write_robustness(run_dir, data_dir, download)
-    return study_table(name)
+        metrics = json.loads((run_dir / METRICS).read_text())
+        runs.append({**metrics, "path": str(run_dir), "checkpoint": str(run_dir / CHECKPOINT),
+                     "noise": read_noise(run_dir)})
+    return runs
 
 
 def write_robustness(run_dir: Path, data_dir: str | os.PathLike | None = None, download: bool = True) -> None:

@@ -3,7 +3,7 @@ import torch
 
 from mnist_lib.anatomy import final_receptive_field
 from mnist_lib.errors import ConfigError
-from mnist_lib.models import MODELS, count_parameters, create_model
+from mnist_lib.models import FRONTIER_WIDTHS, MODELS, SUPERLIGHT_WIDTHS, count_parameters, create_model
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -28,7 +28,7 @@ def test_last_conv_before_the_classifier_sees_the_whole_image(name):
 
 
 def test_registry_rejects_unknown_name():
-    with pytest.raises(ConfigError, match="model must be one of light, lightest, superlight"):
+    with pytest.raises(ConfigError, match="model must be one of light, lightest, superlight, gapnet, gap-1.4k"):
         create_model("resnet")
     with pytest.raises(ConfigError, match="lightest takes dropout"):
         create_model("lightest", width=4)
@@ -45,3 +45,30 @@ def test_lightest_and_superlight_use_batchnorm_light_does_not():
 
     assert not has_bn("light") and has_bn("lightest") and has_bn("superlight")
     assert any(isinstance(m, torch.nn.AdaptiveAvgPool2d) for m in create_model("superlight").modules())
+
+
+def test_superlight_is_gapnet_at_its_widths_with_the_same_weights_and_keys():
+    torch.manual_seed(1)
+    superlight = create_model("superlight").state_dict()
+    torch.manual_seed(1)
+    gapnet = create_model("gapnet", widths=SUPERLIGHT_WIDTHS).state_dict()
+    assert list(superlight) == list(gapnet) and all(torch.equal(superlight[k], gapnet[k]) for k in superlight)
+
+
+@pytest.mark.parametrize("name", list(FRONTIER_WIDTHS))
+def test_each_frontier_model_is_named_by_its_parameter_count(name):
+    parameters = count_parameters(create_model(name))
+    assert name == f"gap-{parameters / 1000:.1f}k"
+
+
+def test_the_frontier_family_spans_1500_to_8000_parameters_with_room_under_4000():
+    sizes = sorted(count_parameters(create_model(name)) for name in FRONTIER_WIDTHS)
+    assert len(sizes) + 1 >= 6  # with SuperLight, its member at scale 1
+    assert sizes[0] < 1500 and 7000 < sizes[-1] < 8000
+    assert sum(3000 <= size <= 4000 for size in sizes) >= 2
+
+
+@pytest.mark.parametrize("widths", [(8, 8), (8, 8, 10, 10, 12, 10, 0), (8.5, 8, 10, 10, 12, 10, 20)])
+def test_gapnet_rejects_widths_that_are_not_seven_positive_integers(widths):
+    with pytest.raises(ConfigError, match="widths must be 7 positive integers"):
+        create_model("gapnet", widths=widths)

@@ -329,3 +329,32 @@ def test_small_panel_titles_do_not_overlap(build):
     fig = build()
     assert fig.get_suptitle()
     assert overlaps(fig) == []
+
+
+def frontier_run(model: str, seed: int, final: float, last3_min: float, parameters: int) -> dict:
+    return {"run": f"{model}-aug-seed{seed}-x", "model": model, "parameters": parameters,
+            "config": {"augment": True, "seed": seed, "model_args": {}},
+            "summary": {"final_test_acc": final, "last3_min": last3_min}}
+
+
+FRONTIER = [frontier_run("gap-1.4k", 1, 98.9, 98.8, 1363), frontier_run("gap-1.4k", 2, 99.1, 99.0, 1363),
+            frontier_run("gap-3.2k", 1, 99.35, 99.3, 3248), frontier_run("superlight", 1, 99.5, 99.45, 4994),
+            frontier_run("superlight", 2, 99.4, 99.38, 4994)]
+
+
+def test_frontier_plots_mean_and_spread_per_size_on_a_log_axis_with_superlight_starred():
+    others = [frontier_run("light", 1, 99.2, 99.1, 7888)]
+    ax = plots.frontier(FRONTIER, others).axes[0]
+    assert ax.get_xscale() == "log"
+    curve = errorbars(ax)["final epoch, mean ± std over seeds (seeds in brackets)"]
+    assert list(curve.lines[0].get_xdata()) == [1363, 3248, 4994]
+    assert list(curve.lines[0].get_ydata()) == pytest.approx([99.0, 99.35, 99.45])
+    assert "light, augmentation (1 seed)" in errorbars(ax)
+    lines = lines_by_label(ax)
+    assert list(lines["99.4% accuracy"].get_ydata()) == [99.4, 99.4]
+    assert list(lines["4,000 parameters"].get_xdata()) == [4000, 4000]
+    labels = legend_texts(ax)
+    assert "SuperLight (the committed series)" in labels and "a seed's minimum of the last 3 epochs" in labels
+    minima = [c for c in ax.collections if c.get_label() == "a seed's minimum of the last 3 epochs"][0]
+    assert len(minima.get_offsets()) == 2  # the first size's two seeds
+    assert {t.get_text() for t in ax.texts} == {"gap-1.4k (2)", "gap-3.2k (1)", "superlight (2)"}

@@ -1,9 +1,15 @@
 """Named studies train what is missing, resume what was cut off and skip what is complete."""
 
 import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
 
 from mnist_lib import studies
 from mnist_lib.config import TrainConfig
+from mnist_lib.errors import ConfigError
+from mnist_lib.models import FRONTIER_WIDTHS
 from mnist_lib.runs import find_run, list_runs, train
 
 TINY = TrainConfig(model="superlight", epochs=2, train_limit=1000, test_limit=500, validation=True, device="cpu")
@@ -61,3 +67,26 @@ def test_a_difference_is_called_one_only_beyond_the_seeds_spread():
     assert studies.versus(pd.Series([99.20, 99.25, 99.30]), baseline) == "-0.17, worse"
     assert studies.versus(pd.Series([99.50]), baseline) == "+0.08, within noise (1 seed)"
     assert studies.versus(pd.Series([99.50]), pd.Series([99.40])) == "+0.10 (no seed spread to judge by)"
+
+
+def test_the_frontier_is_every_family_model_on_three_seeds_with_the_standard_recipe():
+    configs = studies.study_configs("frontier")
+    assert [(c.model, c.seed) for c in configs] == [
+        (model, seed) for seed in (1, 2, 3) for model in FRONTIER_WIDTHS]  # seed-major: a cut-off pass has seed 1
+    assert all(replace(c, model="superlight", seed=1) == TrainConfig() for c in configs)
+    quick = studies.frontier_configs(["gap-1.4k"], [4], epochs=1, train_limit=100)
+    assert [(c.model, c.seed, c.epochs, c.train_limit) for c in quick] == [("gap-1.4k", 4, 1, 100)]
+    with pytest.raises(ConfigError, match="sizes must be among gap-1.4k"):
+        studies.frontier_configs(["superlight"])
+
+
+def test_run_configs_reuses_a_complete_run_and_trains_only_the_missing_one_in_its_folder(tmp_path, data_dir):
+    committed, folder = tmp_path / "committed", tmp_path / "mine"
+    first, second = TINY, replace(TINY, seed=2)
+    made = train(first, data_dir=data_dir, runs_dir=committed, verbose=False).run_dir
+    before = {p: p.read_bytes() for p in committed.rglob("*") if p.is_file()}
+    runs = studies.run_configs([first, second], folder, reuse=committed.glob("*"), data_dir=data_dir,
+                               download=False, verbose=False)
+    assert runs[0]["path"] == str(made) and Path(runs[1]["path"]).parent == folder
+    assert [m["config"]["seed"] for m in runs] == [1, 2] and runs[1]["noise"][0.0] > 0
+    assert {p: p.read_bytes() for p in committed.rglob("*") if p.is_file()} == before  # the reused run untouched
