@@ -332,7 +332,8 @@ def frontier(runs: list[dict], others: list[dict] = (), budget: int = 4000, save
     if superlight:
         ax.scatter([superlight[0]["parameters"]], [pd.Series([m["summary"]["final_test_acc"] for m in superlight])
                    .mean()], marker="*", s=250, color="C3", zorder=4, label="SuperLight (the committed series)")
-    for colour, (model, members) in zip(("C2", "C1", "C4", "C5"), grouped(list(others), configuration).items()):
+    for colour, (model, members) in zip(("C2", "C1", "C4", "C5"), grouped(list(others), configuration).items(),
+                                        strict=False):
         final = pd.Series([m["summary"]["final_test_acc"] for m in members])
         ax.errorbar(members[0]["parameters"], final.mean(), yerr=final.std() if len(final) > 1 else None, fmt="s",
                     capsize=4, color=colour, label=f"{_configuration(*model)} ({_seeds([len(members)])})")
