@@ -39,7 +39,7 @@ from .runs import (
     settings_of,
     train,
 )
-from .studies import ROBUSTNESS, mean_std, read_noise, study_runs, study_summary, write_robustness
+from .studies import ROBUSTNESS, mean_std, read_noise, study_runs, study_summary, versus, write_robustness
 
 SERIES = "series.json"
 # What each notebook's Target promises (minimum test accuracy, %, by summary key); the tests assert it on fresh
@@ -300,6 +300,26 @@ def noise_test_block(root: str | Path | None = None) -> str:
     return markdown_table(noise_test_table(root))
 
 
+def noise_verdict(root: str | Path | None = None) -> str:
+    """One sentence comparing SuperLight with and without the noise recipe on the test set, from the same runs as
+    noise_test_table: the clean cost judged against the seeds' spread, and the seeds meeting each aim."""
+    plain, noisy = superlight_series(root), study_runs("noise-test", root or committed_runs_dir())
+    if not noisy:
+        return "(no complete runs of the noise-test study yet)"
+
+    def finals(members: list[dict]) -> pd.Series:
+        return pd.Series([m["summary"]["final_test_acc"] for m in members])
+
+    aims = sum(all(m["noise"][std] >= aim for std, aim in NOISE_AIMS.items()) for m in noisy)
+    return (f"With the noise recipe, SuperLight's clean final-epoch test accuracy against the noise-free series: "
+            f"{versus(finals(noisy), finals(plain))} ({len(noisy)} and {len(plain)} seeds). "
+            f"{sum(meets_target(m) for m in noisy)} of {len(noisy)} of its seeds hold "
+            f"{target_accuracy('superlight')}% in each of the last 3 epochs (noise-free: "
+            f"{sum(meets_target(m) for m in plain)} of {len(plain)}), and {aims} of {len(noisy)} hold both noise "
+            f"aims (noise-free: {sum(all(m['noise'][std] >= aim for std, aim in NOISE_AIMS.items()) for m in plain)}"
+            f" of {len(plain)}).")
+
+
 def frontier_runs(root: str | Path | None = None) -> list[dict]:
     """The committed frontier: the runs of study `frontier` and the series' SuperLight (its 5.0k point), by size."""
     root = Path(root or committed_runs_dir())
@@ -340,6 +360,7 @@ README_BLOCKS = {
     "results": readme_table,
     "noise": partial(study_block, "noise"),
     "noise-test": noise_test_block,
+    "noise-verdict": noise_verdict,
     "superlight-recipe": partial(study_block, "superlight-recipe"),
     "photos": photo_table,
     "frontier": frontier_block,
