@@ -140,14 +140,20 @@ def memory(model: nn.Module, batch_size: int = 128, input_size: tuple[int, ...] 
 
 
 def latency_ms(model: nn.Module, batch_size: int = 1, calls: int = 200, warmup: int = 20) -> float:
-    """Median milliseconds of one eval-mode forward pass of `batch_size` images on the CPU, eager mode."""
+    """Median milliseconds of one eval-mode forward pass of `batch_size` images on one CPU thread, eager mode
+    (meaningful only on an otherwise idle machine)."""
     model = copy.deepcopy(model).cpu().eval()
     images = torch.zeros(batch_size, 1, 28, 28)
     times = []
-    with torch.inference_mode():
-        for call in range(warmup + calls):
-            started = time.perf_counter()
-            model(images)
-            if call >= warmup:
-                times.append(time.perf_counter() - started)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            for call in range(warmup + calls):
+                started = time.perf_counter()
+                model(images)
+                if call >= warmup:
+                    times.append(time.perf_counter() - started)
+    finally:
+        torch.set_num_threads(threads)
     return statistics.median(times) * 1000

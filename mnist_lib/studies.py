@@ -213,11 +213,11 @@ def study_summary(name: str, root: str | os.PathLike | None = None) -> pd.DataFr
 def versus(values: pd.Series, baseline: pd.Series) -> str:
     """The difference of the means in points, called a difference only beyond the seeds' spread (the larger
     sample std of the two) and "within noise" otherwise."""
-    if values is baseline or values.equals(baseline):
+    if values is baseline:
         return "(baseline)"
     difference = values.mean() - baseline.mean()
     spreads = [v.std(ddof=1) for v in (values, baseline) if len(v) > 1]
     if not spreads:
         return f"{difference:+.2f} (no seed spread to judge by)"
     verdict = "within noise" if abs(difference) <= max(spreads) else "better" if difference > 0 else "worse"
-    return f"{difference:+.2f}, {verdict}" + (" (1 seed)" if len(values) == 1 else "")
+    return f"{difference:+.2f}, {verdict}" + (" (1 seed)" if min(len(values), len(baseline)) == 1 else "")

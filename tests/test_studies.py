@@ -90,3 +90,10 @@ def test_run_configs_reuses_a_complete_run_and_trains_only_the_missing_one_in_it
     assert runs[0]["path"] == str(made) and Path(runs[1]["path"]).parent == folder
     assert [m["config"]["seed"] for m in runs] == [1, 2] and runs[1]["noise"][0.0] > 0
     assert {p: p.read_bytes() for p in committed.rglob("*") if p.is_file()} == before  # the reused run untouched
+
+
+def test_equal_results_of_two_variants_are_a_zero_difference_not_the_baseline():
+    import pandas as pd
+
+    assert studies.versus(pd.Series([99.48]), pd.Series([99.48])) == "+0.00 (no seed spread to judge by)"
+    assert studies.versus(pd.Series([99.48, 99.40]), pd.Series([99.48])).endswith("within noise (1 seed)")
