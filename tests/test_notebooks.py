@@ -198,3 +198,10 @@ def outputs_text(notebook) -> str:
         else o.get("data", {}).get("text/markdown", "") + o.get("data", {}).get("text/plain", "")
         for c in notebook.cells if c.cell_type == "code" for o in c.outputs
     )
+
+
+def test_notebook_04_is_committed_as_run_with_its_defaults_on_the_committed_frontier():
+    notebook = nbformat.read(REPO / "notebooks" / "04_frontier.ipynb", as_version=4)
+    assert not [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    text = outputs_text(notebook)
+    assert "this notebook's run" not in text and text.count("(committed, studies/frontier/") == 21
