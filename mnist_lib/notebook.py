@@ -17,7 +17,7 @@ from .config import TrainConfig
 from .errors import ConfigError
 from .models import count_parameters, create_model
 from .records import meets_target, target_accuracy
-from .runs import committed_runs_dir, configuration, default_runs_dir, grouped, settings_of
+from .runs import by_size, committed_runs_dir, configuration, default_runs_dir, settings_of
 from .studies import mean_std, versus
 
 PATH_PARAMETERS = ("data_dir", "out_dir")  # where MNIST is read and runs are written; not part of a run's config
@@ -104,12 +104,16 @@ def difference_from_series(metrics: dict, series: list[dict]) -> str:
 
 
 def frontier_with_superlight(runs: list[dict], series: list[dict]) -> list[dict]:
-    """A frontier's runs plus the committed series' SuperLight as its 5.0k point, when the runs follow the series'
-    recipe (every setting but model and seed at its default); else the runs alone (a quick pass with fewer
+    """A frontier's runs plus the committed series' SuperLight (with augmentation) as its 5.0k point, when every
+    run has the SuperLight runs' settings apart from model and seed; else the runs alone (a quick pass with fewer
     epochs is not comparable with the series)."""
-    standard = all(settings_of({**m["config"], "model": "superlight", "seed": 1})
-                   == settings_of(TrainConfig(model="superlight").to_dict()) for m in runs)
-    return runs + [m for m in series if m["model"] == "superlight" and m["config"]["augment"]] if standard else runs
+    superlight = [m for m in series if m["model"] == "superlight" and m["config"]["augment"]]
+
+    def recipe(metrics: dict) -> dict:
+        return {k: v for k, v in settings_of(metrics["config"]).items() if k not in ("model", "seed")}
+
+    same_recipe = runs and superlight and all(recipe(m) == recipe(superlight[0]) for m in runs)
+    return runs + superlight if same_recipe else runs
 
 
 def with_latency(table: pd.DataFrame) -> pd.DataFrame:
@@ -123,7 +127,7 @@ def frontier_verdict(runs: list[dict], budget: int = 4000) -> str:
     """The frontier's answer in words: the smallest model whose every seed held the headline accuracy in each of
     its last 3 epochs, and whether one within `budget` parameters did (else the closest one within it)."""
     goal = target_accuracy("superlight")
-    models = sorted(grouped(runs, lambda m: m["model"]).values(), key=lambda members: members[0]["parameters"])
+    models = by_size(runs)
 
     def described(members: list[dict]) -> str:
         held = sum(m["summary"]["last3_min"] >= goal for m in members)
@@ -189,7 +193,7 @@ def run_frontier(configs: list[TrainConfig], data_dir: str | None = None, out_di
 def frontier_analysis(runs: list[dict]) -> str:
     """Each size's mean final accuracy against the next smaller size's, judged against the seeds' spread
     (studies.versus), as markdown bullets."""
-    models = sorted(grouped(runs, lambda m: m["model"]).values(), key=lambda members: members[0]["parameters"])
+    models = by_size(runs)
     finals = [pd.Series([m["summary"]["final_test_acc"] for m in members]) for members in models]
     lines = ["Each size against the next smaller one (difference of the mean final-epoch accuracy, points):", ""]
     for index in range(1, len(models)):

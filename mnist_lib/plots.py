@@ -20,7 +20,7 @@ from .config import TrainConfig
 from .data import AugmentConfig, augment_batch, denormalize
 from .images import BlankImageError, preprocess
 from .records import SERIES_MODELS, TARGETS, target_accuracy
-from .runs import CHECKPOINT, METRICS, configuration, grouped, load_model, run_splits
+from .runs import CHECKPOINT, METRICS, by_size, configuration, grouped, load_model, run_splits
 from .training import logits, lr_schedule
 
 SavePath = str | os.PathLike | None
@@ -317,7 +317,8 @@ def frontier(runs: list[dict], others: list[dict] = (), budget: int = 4000, save
     split = _split(runs)
     fig, ax = plt.subplots(figsize=(10, 5))
     points = []
-    for model, members in sorted(grouped(runs, lambda m: m["model"]).items(), key=lambda g: g[1][0]["parameters"]):
+    for members in by_size(runs):
+        model = members[0]["model"]
         final = pd.Series([m["summary"]["final_test_acc"] for m in members])
         points.append((members[0]["parameters"], final.mean(), final.std() if len(final) > 1 else 0.0))
         ax.scatter([members[0]["parameters"]] * len(members), [m["summary"]["last3_min"] for m in members],

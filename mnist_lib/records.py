@@ -28,6 +28,7 @@ from .runs import (
     CHECKPOINT,
     METRICS,
     RunError,
+    by_size,
     committed_runs_dir,
     configuration,
     default_runs_dir,
@@ -331,7 +332,8 @@ def frontier_table(runs: list[dict], goal: float = TARGETS["superlight"]["last3_
     mean ± std of the final-epoch accuracy, the worst seed's minimum over the last 3 epochs, and how many seeds
     hold `goal` in each of the last 3 epochs."""
     rows = []
-    for model, members in sorted(grouped(runs, lambda m: m["model"]).items(), key=lambda g: g[1][0]["parameters"]):
+    for members in by_size(runs):
+        model = members[0]["model"]
         with torch.random.fork_rng(devices=[]):  # building a model to count its MACs must not move the caller's RNG
             model_macs = macs(create_model(model, **members[0]["config"]["model_args"]))
         rows.append({

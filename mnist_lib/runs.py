@@ -357,6 +357,11 @@ def grouped(runs: list[dict], key: Callable[[dict], Hashable]) -> dict[Hashable,
     return groups
 
 
+def by_size(runs: list[dict]) -> list[list[dict]]:
+    """Runs grouped by model, smallest model (fewest parameters) first."""
+    return sorted(grouped(runs, lambda m: m["model"]).values(), key=lambda members: members[0]["parameters"])
+
+
 def configuration(metrics: dict) -> tuple[str, bool]:
     """A run's configuration in the series: (model, augmentation)."""
     return metrics["model"], metrics["config"]["augment"]
