@@ -11,12 +11,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import studies
-from .anatomy import latency_ms, macs
+from . import records, studies
+from .anatomy import latency_ms, layer_table, macs
 from .config import TrainConfig
 from .errors import ConfigError
 from .models import count_parameters, create_model
-from .records import meets_target, target_accuracy
+from .photos import accuracy_by_condition
+from .records import NOISE_AIMS, SERIES_MODELS, meets_target, target_accuracy, target_text
 from .runs import by_size, committed_runs_dir, configuration, default_runs_dir, settings_of
 from .studies import mean_std, versus
 
@@ -201,3 +202,129 @@ def frontier_analysis(runs: list[dict]) -> str:
         lines.append(f"- {smaller['model']} -> {larger['model']} ({smaller['parameters']:,} -> "
                      f"{larger['parameters']:,} parameters): {versus(finals[index], finals[index - 1])}")
     return "\n".join(lines)
+
+
+def _finals(members: list[dict], key: str = "final_test_acc") -> pd.Series:
+    return pd.Series([m["summary"][key] for m in members], dtype=float)
+
+
+def _seed_list(members: list[dict]) -> str:
+    return ", ".join(str(m["config"]["seed"]) for m in members)
+
+
+def _this_run(metrics: dict) -> list[str]:
+    s, config, split = metrics["summary"], metrics["config"], metrics.get("evaluated_on", "test")
+    goal = target_accuracy("superlight")
+    target = "met" if meets_target(metrics) else "missed"
+    first = metrics["history"][0]
+    last = metrics["history"][-1]
+    return [
+        f"**This run** (`{metrics['run']}`: seed {config['seed']}, {'with' if config['augment'] else 'without'} "
+        f"augmentation, {metrics['parameters']:,} parameters): final-epoch {split} accuracy "
+        f"**{s['final_test_acc']:.2f}%**, last 3 epochs {s['last3_min']:.2f}% - {s['last3_max']:.2f}%, best "
+        f"{s['best_test_acc']:.2f}% at epoch {s['best_epoch']} of {s['epochs_run']}. This notebook's target "
+        f"({target_text(metrics['model'])}): **{target}**"
+        + ("" if metrics["model"] == "superlight" else
+           f"; the series goal ({goal}% in each of the last 3 epochs): "
+           f"**{'met' if s['last3_min'] >= goal else 'missed'}**")
+        + f" ({s['last3_min'] - goal:+.2f} points from {goal}% at the lowest of the last 3).",
+        f"**Train vs {split}, final epoch:** train accuracy {s['final_train_acc']:.2f}% (measured during the epoch "
+        f"in training mode, on {'augmented' if config['augment'] else 'unaugmented'} images) against "
+        f"{s['final_test_acc']:.2f}% ({s['final_train_acc'] - s['final_test_acc']:+.2f} points); train loss "
+        f"{last['train_loss']:.4f} against {split} loss {last['test_loss']:.4f}. After the first epoch: "
+        f"{first['test_acc']:.2f}% {split} accuracy.",
+    ]
+
+
+def _augmentation_effect(model: str, series: list[dict]) -> list[str]:
+    with_aug = [m for m in series if configuration(m) == (model, True)]
+    without = [m for m in series if configuration(m) == (model, False)]
+    if not with_aug or not without:
+        return []
+
+    def gap(members: list[dict]) -> float:
+        return (_finals(members, "final_train_acc") - _finals(members)).mean()
+
+    return [
+        f"**Augmentation, in the committed series of {model}** (with: seeds {_seed_list(with_aug)}; without: seeds "
+        f"{_seed_list(without)}): final-epoch test accuracy {mean_std(_finals(with_aug))}% with against "
+        f"{mean_std(_finals(without))}% without, {versus(_finals(with_aug), _finals(without))}; mean train - test "
+        f"gap at the final epoch {gap(with_aug):+.2f} points with, {gap(without):+.2f} without; seeds meeting the "
+        f"target {sum(map(meets_target, with_aug))} of {len(with_aug)} with, {sum(map(meets_target, without))} of "
+        f"{len(without)} without."]
+
+
+def _against_previous(model: str, series: list[dict]) -> list[str]:
+    index = SERIES_MODELS.index(model) if model in SERIES_MODELS else 0
+    if index == 0:
+        return []
+    previous = SERIES_MODELS[index - 1]
+    mine = [m for m in series if configuration(m) == (model, True)]
+    theirs = [m for m in series if configuration(m) == (previous, True)]
+    if not mine or not theirs:
+        return []
+    fewer = theirs[0]["parameters"] - mine[0]["parameters"]
+    return [
+        f"**Against {previous}, in the committed series with augmentation:** {mine[0]['parameters']:,} parameters "
+        f"against {theirs[0]['parameters']:,} ({abs(fewer):,} {'fewer' if fewer >= 0 else 'more'}, "
+        f"{abs(fewer) / theirs[0]['parameters']:.0%}); final-epoch "
+        f"test accuracy {mean_std(_finals(mine))}% (seeds {_seed_list(mine)}) against {mean_std(_finals(theirs))}% "
+        f"(seeds {_seed_list(theirs)}): {versus(_finals(mine), _finals(theirs))}; worst seed's minimum over the "
+        f"last 3 epochs {_finals(mine, 'last3_min').min():.2f}% against {_finals(theirs, 'last3_min').min():.2f}%."]
+
+
+def _largest_layer(model: nn.Module) -> list[str]:
+    layers = layer_table(model)
+    layers = layers[layers["layer"] != "total"]
+    biggest = layers.loc[layers["parameters"].idxmax()]
+    module, total = model.get_submodule(biggest["layer"]), count_parameters(model)
+    shape = (f" {module.in_channels} -> {module.out_channels} channels, {module.kernel_size[0]}x{module.kernel_size[1]}"
+             if isinstance(module, nn.Conv2d) else "")
+    return [f"**Where the parameters go:** the largest layer, `{biggest['layer']}` ({biggest['type']}{shape}), "
+            f"holds {biggest['parameters']:,} of the {total:,} parameters ({biggest['parameters'] / total:.0%})."]
+
+
+def analysis_facts(metrics: dict, series: list[dict], model: nn.Module | None = None) -> str:
+    """The numbers an iteration notebook's Analysis rests on, as markdown bullets rendered from this run's record
+    and the committed series: this run against its target, train against test, this run against the series'
+    seeds, augmentation and the previous iteration in the series, and (given the model) its largest layer.
+    Differences are judged against the seeds' spread (studies.versus)."""
+    name = metrics["model"]
+    bullets = [*_this_run(metrics), difference_from_series(metrics, series),
+               *_augmentation_effect(name, series), *_against_previous(name, series)]
+    if model is not None:
+        bullets += _largest_layer(model)
+    return "\n".join(f"- {bullet}" for bullet in bullets)
+
+
+def robustness_facts(reports: dict[str, dict[str, pd.DataFrame]], readings: pd.DataFrame) -> str:
+    """Notebook 03's robustness numbers as markdown bullets: each report's accuracy under pixel noise (against the
+    noise aims) and rotation, the committed noise recipe's verdict, and the photo set read by this run's model."""
+    bullets = []
+    for label, report in reports.items():
+        parts = []
+        if "noise" in report:
+            noise = report["noise"].set_index("std")["accuracy"]
+            shown = [std for std in (0.1, 0.2, 0.3) if std in noise.index]
+            held = all(noise.get(std, -1) >= aim for std, aim in NOISE_AIMS.items())
+            parts.append("pixel noise " + ", ".join(f"{noise[std]:.2f}% at std {std}" for std in shown)
+                         + f" (noise aims {'met' if held else 'missed'})")
+        if "rotation" in report:
+            rotation = report["rotation"].set_index("degrees")["accuracy"]
+            parts.append("rotation " + ", ".join(f"{rotation[angle]:.2f}% at {angle:g} degrees"
+                                                 for angle in (20, 45) if angle in rotation.index))
+        bullets.append(f"**{label}:** " + "; ".join(parts) + ".")
+    bullets.append(f"**Noise recipe, committed test-set runs:** {records.noise_verdict()}")
+    by_condition = accuracy_by_condition(readings).set_index("condition")
+    conditions = by_condition.drop(index="all")
+    worst = conditions["accuracy (%)"].idxmin()
+    misses = readings[~readings["correct"]]
+    described = pd.Series([f"{row.source} {row.label} " + ("found blank" if pd.isna(row.predicted) else
+                                                            f"read as {int(row.predicted)}")
+                           for row in misses.itertuples()]).value_counts()
+    bullets.append(
+        f"**Photos (this run's model):** {by_condition.loc['all', 'correct']} of {by_condition.loc['all', 'pictures']}"
+        f" pictures read correctly ({by_condition.loc['all', 'accuracy (%)']:.1f}%); the weakest condition, {worst}, "
+        f"{conditions.loc[worst, 'accuracy (%)']:.1f}%. Misses: "
+        + (", ".join(f"{what} ({count}x)" for what, count in described.items()) if len(misses) else "none") + ".")
+    return "\n".join(f"- {bullet}" for bullet in bullets)

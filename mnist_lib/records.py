@@ -191,7 +191,8 @@ def fill_series(seeds: list[int], models: tuple[str, ...] = SERIES_MODELS, augme
     return promoted
 
 
-def _target_text(model: str) -> str:
+def target_text(model: str) -> str:
+    """A model's target in words, e.g. 'each of last 3 >= 99.4'."""
     names = {"final_test_acc": "final", "last3_min": "each of last 3"}
     return ", ".join(f"{names[key]} >= {minimum}" for key, minimum in TARGETS[model].items())
 
@@ -209,7 +210,7 @@ def series_table(runs: list[dict]) -> pd.DataFrame:
             "seeds": len(members),
             "final-epoch test acc (%)": mean_std(final),
             "worst seed, min of last 3 (%)": f"{min(m['summary']['last3_min'] for m in members):.2f}",
-            "target": _target_text(model),
+            "target": target_text(model),
             "seeds meeting it": f"{sum(meets_target(m) for m in members)} of {len(members)}",
             "mean wall time (s)": round(sum(m["wall_seconds"] for m in members) / len(members)),
             "cpu": ", ".join(sorted({m.get("cpu_capability") or "not recorded" for m in members})),
