@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 from .config import TrainConfig
 from .data import AugmentConfig, augment_batch, denormalize
 from .images import BlankImageError, preprocess
-from .records import SERIES_MODELS, TARGETS, target_accuracy
+from .records import FRONTIER_BUDGET, SERIES_MODELS, TARGETS, target_accuracy
 from .runs import CHECKPOINT, METRICS, by_size, configuration, grouped, load_model, run_splits
 from .training import logits, lr_schedule
 
@@ -309,7 +309,7 @@ def accuracy_vs_parameters(runs: list[dict], save: SavePath = None) -> Figure:
     return _finish(fig, save)
 
 
-def frontier(runs: list[dict], others: list[dict] = (), budget: int = 4000, save: SavePath = None) -> Figure:
+def frontier(runs: list[dict], others: list[dict] = (), budget: int = FRONTIER_BUDGET, save: SavePath = None) -> Figure:
     """Accuracy against parameters (log axis) of a model family (e.g. records.frontier_runs()): mean final-epoch
     accuracy per model with ± std error bars over seeds and each seed's minimum over the last 3 epochs as a dot;
     SuperLight starred; `others` (e.g. the series' Light and Lightest) as labelled points; the 99.4% line and

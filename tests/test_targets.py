@@ -55,9 +55,10 @@ def test_second_seed_superlight_meets_the_targets():
     """The used-by command with another seed: papermill notebooks/03_superlight.ipynb out -p seed N.
 
     The executed notebook is kept beside the run records (CI uploads both). The run must complete with the
-    parameter budget; the accuracy target is not yet met on every seed (the committed seed-2 run
-    superlight-aug-seed2-20261123-041438 ended its last 3 epochs at 99.34% - 99.39%), so a miss is reported as
-    an expected failure, with its numbers, instead of being hidden or the bar lowered."""
+    parameter budget and end within 0.1 points of the committed run of the same seed; the accuracy target is
+    not yet met on every seed (the committed seed-2 run superlight-aug-seed2-20261123-041438 ended its last 3
+    epochs at 99.34% - 99.39%), so a miss is reported as an expected failure, with its numbers, instead of
+    being hidden or the bar lowered."""
     executed = Path(os.environ["MNIST_RUNS_DIR"]) / f"03_superlight-seed{SECOND_SEED}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
@@ -68,6 +69,9 @@ def test_second_seed_superlight_meets_the_targets():
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = find_run("superlight", augment=True, seed=SECOND_SEED, root=os.environ["MNIST_RUNS_DIR"])
     assert metrics["parameters"] <= 5000 and metrics["summary"]["epochs_run"] == 15
+    committed = committed_run("superlight", augment=True, seed=SECOND_SEED)
+    # The record reproduces: the same seed's committed run ends within 0.1 points (same kind of CPU: identical).
+    assert abs(metrics["summary"]["final_test_acc"] - committed["summary"]["final_test_acc"]) <= 0.1, committed["run"]
     s = metrics["summary"]
     if s["last3_min"] < TARGETS["superlight"]["last3_min"]:
         series = superlight_series()
