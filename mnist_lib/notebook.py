@@ -17,7 +17,15 @@ from .config import TrainConfig
 from .errors import ConfigError
 from .models import count_parameters, create_model
 from .photos import accuracy_by_condition
-from .records import FRONTIER_BUDGET, SERIES_MODELS, holds_noise_aims, meets_target, target_accuracy, target_text
+from .records import (
+    FRONTIER_BUDGET,
+    SERIES_MODELS,
+    holds_noise_aims,
+    meets_target,
+    series_config,
+    target_accuracy,
+    target_text,
+)
 from .runs import by_size, committed_runs_dir, configuration, default_runs_dir, settings_of
 from .studies import mean_std, versus
 
@@ -219,8 +227,15 @@ def _seed_list(members: list[dict]) -> str:
     return ", ".join(str(m["config"]["seed"]) for m in members)
 
 
+def _unlike_the_series(config: dict) -> str:
+    """The settings in which a recorded config differs from the series' standard recipe, e.g. 'epochs=1'."""
+    standard = settings_of(series_config(config["model"], config["augment"], config["seed"]).to_dict())
+    return ", ".join(f"{key}={value!r}" for key, value in settings_of(config).items() if standard[key] != value)
+
+
 def _this_run(metrics: dict) -> list[str]:
     s, config, split = metrics["summary"], metrics["config"], metrics.get("evaluated_on", "test")
+    unlike = _unlike_the_series(config) if "model" in config else ""
     goal = target_accuracy("superlight")
     target = "met" if meets_target(metrics) else "missed"
     first = metrics["history"][0]
@@ -234,7 +249,9 @@ def _this_run(metrics: dict) -> list[str]:
         + ("" if metrics["model"] == "superlight" else
            f"; the series goal ({goal}% in each of the last 3 epochs): "
            f"**{'met' if s['last3_min'] >= goal else 'missed'}**")
-        + f" ({s['last3_min'] - goal:+.2f} points from {goal}% at the lowest of the last 3).",
+        + f" ({s['last3_min'] - goal:+.2f} points from {goal}% at the lowest of the last 3)."
+        + (f" *Not the series' recipe* ({unlike}): set against the series below, it is not like for like."
+           if unlike else ""),
         f"**Train vs {split}, final epoch:** train accuracy {s['final_train_acc']:.2f}% (measured during the epoch "
         f"in training mode, on {'augmented' if config['augment'] else 'unaugmented'} images) against "
         f"{s['final_test_acc']:.2f}% ({s['final_train_acc'] - s['final_test_acc']:+.2f} points); train loss "
@@ -277,7 +294,12 @@ def _against_previous(model: str, series: list[dict]) -> list[str]:
         f"{abs(fewer) / theirs[0]['parameters']:.0%}); final-epoch "
         f"test accuracy {mean_std(_finals(mine))}% (seeds {_seed_list(mine)}) against {mean_std(_finals(theirs))}% "
         f"(seeds {_seed_list(theirs)}): {versus(_finals(mine), _finals(theirs))}; worst seed's minimum over the "
-        f"last 3 epochs {_finals(mine, 'last3_min').min():.2f}% against {_finals(theirs, 'last3_min').min():.2f}%."]
+        f"last 3 epochs {_finals(mine, 'last3_min').min():.2f}% against {_finals(theirs, 'last3_min').min():.2f}%; "
+        f"after the first epoch {mean_std(_first_epoch(mine))}% against {mean_std(_first_epoch(theirs))}%."]
+
+
+def _first_epoch(members: list[dict]) -> pd.Series:
+    return pd.Series([m["history"][0]["test_acc"] for m in members], dtype=float)
 
 
 def _largest_layer(model: nn.Module) -> list[str]:
