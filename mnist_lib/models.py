@@ -76,14 +76,15 @@ class ConvClassifier(nn.Module):
 
 @register("light")
 class LightMNIST(ConvClassifier):
-    """Plain baseline: conv/ReLU stacks, two max-pools, a 7x7 conv as the classifier."""
+    """Plain baseline: conv/ReLU stacks, two max-pools, a 7x7 conv as the classifier. `norm` and `dropout` add
+    Lightest's BatchNorm and dropout to it unchanged otherwise (notebook 02's ablation)."""
 
-    def __init__(self):
+    def __init__(self, norm: bool = False, dropout: float = 0.0):
         super().__init__()
         self.features = nn.Sequential(
-            conv(1, 8), conv(8, 8), nn.MaxPool2d(2),  # 28 -> 14
-            conv(8, 12), conv(12, 12), nn.MaxPool2d(2),  # 14 -> 7
-            conv(12, 10, kernel=1, padding=0),
+            conv(1, 8, norm=norm, dropout=dropout), conv(8, 8, norm=norm, dropout=dropout), nn.MaxPool2d(2),  # 28->14
+            conv(8, 12, norm=norm, dropout=dropout), conv(12, 12, norm=norm, dropout=dropout), nn.MaxPool2d(2),  # ->7
+            conv(12, 10, kernel=1, padding=0, norm=norm),
         )
         self.head = nn.Conv2d(10, 10, kernel_size=7)  # 7x7 -> 1x1 logits
 
@@ -92,7 +93,7 @@ class LightMNIST(ConvClassifier):
 class LightestMNIST(ConvClassifier):
     """Light + BatchNorm and dropout, with one more conv and a smaller 5x5 classifier: fewer parameters."""
 
-    def __init__(self, dropout: float = 0.05):
+    def __init__(self, dropout: float = 0.05, gap_head: bool = False):
         super().__init__()
         self.features = nn.Sequential(
             conv(1, 8, norm=True, dropout=dropout), conv(8, 8, norm=True, dropout=dropout), nn.MaxPool2d(2),
@@ -100,7 +101,10 @@ class LightestMNIST(ConvClassifier):
             conv(12, 12, padding=0, norm=True, dropout=dropout),  # 7 -> 5
             conv(12, 10, kernel=1, padding=0, norm=True),
         )
-        self.head = nn.Conv2d(10, 10, kernel_size=5)  # 5x5 -> 1x1 logits
+        # gap_head (notebook 03's ablation): SuperLight's head, global average pooling and a 1x1 conv, in place of
+        # the 5x5 classifier, with nothing else changed.
+        self.head = (nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(10, 10, kernel_size=1)) if gap_head
+                     else nn.Conv2d(10, 10, kernel_size=5))  # 5x5 -> 1x1 logits
 
 
 class GapNet(ConvClassifier):
@@ -108,22 +112,28 @@ class GapNet(ConvClassifier):
     four 3x3 convs at 14x14 with dilations 1, 2, 2, 3, a 1x1 conv, global average pooling, a 1x1 classifier.
 
     Dilation (2, 2, 3) grows the receptive field past 28 without a second pool, so the features that are
-    averaged keep 14x14 resolution; the last 1x1 conv widens them before pooling.
+    averaged keep 14x14 resolution; the last 1x1 conv widens them before pooling. For notebook 03's ablation,
+    `dilations` sets those four, `second_pool` puts a max-pool after the second of them (14 -> 7) and `dropout`
+    adds dropout after every 3x3 conv.
     """
 
-    def __init__(self, widths: tuple[int, ...] = SUPERLIGHT_WIDTHS):
+    def __init__(self, widths: tuple[int, ...] = SUPERLIGHT_WIDTHS, dilations: tuple[int, ...] = (1, 2, 2, 3),
+                 second_pool: bool = False, dropout: float = 0.0):
         super().__init__()
         if len(widths) != 7 or not all(isinstance(w, int) and w > 0 for w in widths):
             raise ValueError(f"widths must be 7 positive integers, got {widths!r}")
-        w = widths
-        self.features = nn.Sequential(
-            conv(1, w[0], norm=True), conv(w[0], w[1], norm=True), nn.MaxPool2d(2),  # 28 -> 14
-            conv(w[1], w[2], norm=True),
-            conv(w[2], w[3], padding=2, dilation=2, norm=True),
-            conv(w[3], w[4], padding=2, dilation=2, norm=True),
-            conv(w[4], w[5], padding=3, dilation=3, norm=True),
-            conv(w[5], w[6], kernel=1, padding=0, norm=True),
-        )
+        if len(dilations) != 4 or not all(isinstance(d, int) and d > 0 for d in dilations):
+            raise ValueError(f"dilations must be 4 positive integers, got {dilations!r}")
+        w, d = widths, dilations
+        layers = [conv(1, w[0], norm=True, dropout=dropout), conv(w[0], w[1], norm=True, dropout=dropout),
+                  nn.MaxPool2d(2)]  # 28 -> 14
+        for index in range(4):
+            layers.append(conv(w[index + 1], w[index + 2], padding=d[index], dilation=d[index], norm=True,
+                               dropout=dropout))
+            if second_pool and index == 1:
+                layers.append(nn.MaxPool2d(2))  # 14 -> 7
+        layers.append(conv(w[5], w[6], kernel=1, padding=0, norm=True))
+        self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(w[6], 10, kernel_size=1))
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .config import TrainConfig
 from .errors import ConfigError
-from .models import FRONTIER_WIDTHS
+from .models import FRONTIER_WIDTHS, SUPERLIGHT_WIDTHS
 from .robustness import noise_robustness
 from .runs import (
     CHECKPOINT,
@@ -81,8 +81,31 @@ def frontier_configs(sizes: Iterable[str] | None = None, seeds: Iterable[int] = 
     return [config.validate() for config in configs]
 
 
+def _lightest_ablation() -> list[TrainConfig]:
+    """Notebook 02's changes one at a time, from Light: BatchNorm, then dropout, then the extra conv with the 5x5
+    classifier (which makes Lightest); and Lightest without its dropout."""
+    base = TrainConfig(validation=True)
+    return _variants(base, [{"model": "light"}, {"model": "light", "model_args": {"norm": True}},
+                            {"model": "light", "model_args": {"norm": True, "dropout": 0.05}},
+                            {"model": "lightest"}, {"model": "lightest", "model_args": {"dropout": 0.0}}])
+
+
+def _superlight_ablation() -> list[TrainConfig]:
+    """Notebook 03's changes one at a time, from Lightest: its 5x5 classifier replaced by SuperLight's GAP head
+    alone; SuperLight (one pool, dilated convs, its widths, no dropout); SuperLight with dropout back; without the
+    dilation; with a second max-pool in place of the dilation."""
+    base, widths = TrainConfig(validation=True), list(SUPERLIGHT_WIDTHS)  # lists: model_args round-trip JSON
+    return _variants(base, [{"model": "lightest"}, {"model": "lightest", "model_args": {"gap_head": True}},
+                            {"model": "superlight"},
+                            {"model": "gapnet", "model_args": {"widths": widths, "dropout": 0.05}},
+                            {"model": "gapnet", "model_args": {"widths": widths, "dilations": [1, 1, 1, 1]}},
+                            {"model": "gapnet", "model_args": {"widths": widths, "dilations": [1, 1, 1, 1],
+                                                               "second_pool": True}}])
+
+
 STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study, "noise-test": _noise_test_study,
-           "frontier": frontier_configs}
+           "frontier": frontier_configs, "lightest-ablation": _lightest_ablation,
+           "superlight-ablation": _superlight_ablation}
 
 
 def study_configs(name: str) -> list[TrainConfig]:
@@ -170,6 +193,13 @@ def read_noise(run_dir: Path) -> dict[float, float]:
     return {row["std"]: row["accuracy"] for row in json.loads(path.read_text())["noise"]} if path.exists() else {}
 
 
+def _shown(value):
+    """A setting as a table cell: a dict (model_args) as 'key=value, ...' ('-' when empty), so rows can be grouped."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={item}" for key, item in value.items()) or "-"
+    return value
+
+
 def study_table(name: str, root: str | os.PathLike | None = None) -> pd.DataFrame:
     """One row per run: the settings that vary in the study, seed, final/last-3 accuracy, noisy accuracy."""
     runs = study_runs(name, root)
@@ -180,8 +210,8 @@ def study_table(name: str, root: str | os.PathLike | None = None) -> pd.DataFram
     rows = []
     for m, (_, config) in zip(runs, settings.iterrows(), strict=True):
         s = m["summary"]
-        rows.append({**{c: config[c] for c in varying}, "seed": config["seed"], "final acc (%)": s["final_test_acc"],
-                     "last-3 min (%)": s["last3_min"],
+        rows.append({**{c: _shown(config[c]) for c in varying}, "seed": config["seed"],
+                     "final acc (%)": s["final_test_acc"], "last-3 min (%)": s["last3_min"],
                      **{f"acc at noise {std} (%)": acc for std, acc in m["noise"].items() if std > 0}})
     return pd.DataFrame(rows)
 

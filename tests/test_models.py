@@ -72,3 +72,20 @@ def test_the_frontier_family_spans_1500_to_8000_parameters_with_room_under_4000(
 def test_gapnet_rejects_widths_that_are_not_seven_positive_integers(widths):
     with pytest.raises(ConfigError, match="widths must be 7 positive integers"):
         create_model("gapnet", widths=widths)
+
+
+def test_the_ablation_arguments_change_only_what_they_name():
+    def kinds(model):
+        return [type(m).__name__ for m in model.features.modules() if not isinstance(m, torch.nn.Sequential)]
+
+    light, light_bn = create_model("light"), create_model("light", norm=True, dropout=0.05)
+    assert "BatchNorm2d" not in kinds(light) and kinds(light_bn).count("BatchNorm2d") == 5
+    assert kinds(light_bn).count("Dropout") == 4
+    gap_head = create_model("lightest", gap_head=True)
+    assert kinds(gap_head) == kinds(create_model("lightest"))
+    assert isinstance(gap_head.head[0], torch.nn.AdaptiveAvgPool2d)
+    plain = create_model("gapnet", dilations=(1, 1, 1, 1), second_pool=True)
+    assert [m.dilation for m in plain.features.modules() if isinstance(m, torch.nn.Conv2d)] == [(1, 1)] * 7
+    assert kinds(plain).count("MaxPool2d") == 2 and plain(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ConfigError, match="dilations must be 4 positive integers"):
+        create_model("gapnet", dilations=(1, 2))

@@ -97,3 +97,24 @@ def test_equal_results_of_two_variants_are_a_zero_difference_not_the_baseline():
 
     assert studies.versus(pd.Series([99.48]), pd.Series([99.48])) == "+0.00 (no seed spread to judge by)"
     assert studies.versus(pd.Series([99.48, 99.40]), pd.Series([99.48])).endswith("within noise (1 seed)")
+
+
+@pytest.mark.parametrize("name", ["lightest-ablation", "superlight-ablation"])
+def test_an_ablation_changes_one_thing_per_row_on_the_validation_split_over_three_seeds(name):
+    from mnist_lib.models import count_parameters, create_model
+
+    configs = studies.study_configs(name)
+    assert all(config.validation and config == replace(TrainConfig(validation=True), seed=config.seed,
+                                                       model=config.model, model_args=config.model_args)
+               for config in configs)  # the standard recipe; only the model differs
+    rows = [(c.model, json.dumps(c.model_args)) for c in configs]
+    assert all(rows.count(row) == 3 for row in rows) and {c.seed for c in configs} == {1, 2, 3}
+    models = [create_model(c.model, **c.model_args) for c in configs if c.seed == 1]
+    assert len({count_parameters(m) for m in models}) >= 2  # not one model under several names
+    if name == "superlight-ablation":  # the dilation rows keep SuperLight's parameters: only the layout changes
+        assert count_parameters(models[2]) == count_parameters(models[4]) == count_parameters(models[5])
+
+
+def test_a_study_table_shows_model_arguments_as_a_groupable_cell():
+    assert studies._shown({"norm": True, "dropout": 0.05}) == "norm=True, dropout=0.05"
+    assert studies._shown({}) == "-" and studies._shown(0.3) == 0.3
