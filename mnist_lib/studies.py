@@ -103,9 +103,19 @@ def _superlight_ablation() -> list[TrainConfig]:
                                                                "second_pool": True}}])
 
 
+def _frontier_ideas() -> list[TrainConfig]:
+    """Notebook 04's ideas for accuracy per parameter at the same size, on the validation split: gap-3.9k against
+    GapNet with depthwise-separable and with grouped (2 groups) 14x14 convs, each widened to about 3.9k
+    parameters."""
+    return _variants(TrainConfig(validation=True), [
+        {"model": "gap-3.9k"},
+        {"model": "gapnet", "model_args": {"widths": [8, 10, 20, 20, 20, 20, 28], "separable": True}},
+        {"model": "gapnet", "model_args": {"widths": [8, 8, 12, 12, 14, 12, 22], "groups": 2}}])
+
+
 STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study, "noise-test": _noise_test_study,
            "frontier": frontier_configs, "lightest-ablation": _lightest_ablation,
-           "superlight-ablation": _superlight_ablation}
+           "superlight-ablation": _superlight_ablation, "frontier-ideas": _frontier_ideas}
 
 
 def study_configs(name: str) -> list[TrainConfig]:

@@ -89,3 +89,15 @@ def test_the_ablation_arguments_change_only_what_they_name():
     assert kinds(plain).count("MaxPool2d") == 2 and plain(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     with pytest.raises(ConfigError, match="dilations must be 4 positive integers"):
         create_model("gapnet", dilations=(1, 2))
+
+
+def test_grouped_and_separable_gapnets_cut_the_14x14_convs_parameters():
+    widths = (8, 8, 12, 12, 14, 12, 22)
+    full, grouped = create_model("gapnet", widths=widths), create_model("gapnet", widths=widths, groups=2)
+    separable = create_model("gapnet", widths=widths, separable=True)
+    assert count_parameters(full) - count_parameters(grouped) == (8 * 12 + 12 * 12 + 12 * 14 + 14 * 12) * 9 // 2
+    depthwise = [m for m in separable.features.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert [m.groups for m in depthwise] == [8, 12, 12, 14]
+    assert separable(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ConfigError, match="groups must be a positive integer dividing"):
+        create_model("gapnet", widths=(8, 9, 12, 12, 14, 12, 22), groups=2)

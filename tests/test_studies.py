@@ -99,7 +99,7 @@ def test_equal_results_of_two_variants_are_a_zero_difference_not_the_baseline():
     assert studies.versus(pd.Series([99.48, 99.40]), pd.Series([99.48])).endswith("within noise (1 seed)")
 
 
-@pytest.mark.parametrize("name", ["lightest-ablation", "superlight-ablation"])
+@pytest.mark.parametrize("name", ["lightest-ablation", "superlight-ablation", "frontier-ideas"])
 def test_an_ablation_changes_one_thing_per_row_on_the_validation_split_over_three_seeds(name):
     from mnist_lib.models import count_parameters, create_model
 
@@ -110,9 +110,12 @@ def test_an_ablation_changes_one_thing_per_row_on_the_validation_split_over_thre
     rows = [(c.model, json.dumps(c.model_args)) for c in configs]
     assert all(rows.count(row) == 3 for row in rows) and {c.seed for c in configs} == {1, 2, 3}
     models = [create_model(c.model, **c.model_args) for c in configs if c.seed == 1]
-    assert len({count_parameters(m) for m in models}) >= 2  # not one model under several names
+    assert len({str(m) for m in models}) == len(models)  # each row a different model
     if name == "superlight-ablation":  # the dilation rows keep SuperLight's parameters: only the layout changes
         assert count_parameters(models[2]) == count_parameters(models[4]) == count_parameters(models[5])
+    if name == "frontier-ideas":  # the same budget: each idea within 1% of gap-3.9k's size and under 4,000
+        assert all(abs(count_parameters(m) / count_parameters(models[0]) - 1) < 0.01 for m in models)
+        assert all(count_parameters(m) <= 4000 for m in models)
 
 
 def test_a_study_table_shows_model_arguments_as_a_groupable_cell():
