@@ -113,6 +113,9 @@ def _frontier_ideas() -> list[TrainConfig]:
         {"model": "gapnet", "model_args": {"widths": [8, 8, 12, 12, 14, 12, 22], "groups": 2}}])
 
 
+# For each variant of an ablation, in the study's order, the variant it changes one thing of (None: the start).
+ABLATION_STEPS = {"lightest-ablation": (None, 0, 1, 2, 3), "superlight-ablation": (None, 0, 1, 2, 2, 2)}
+
 STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study, "noise-test": _noise_test_study,
            "frontier": frontier_configs, "lightest-ablation": _lightest_ablation,
            "superlight-ablation": _superlight_ablation, "frontier-ideas": _frontier_ideas}
@@ -216,7 +219,9 @@ def study_table(name: str, root: str | os.PathLike | None = None) -> pd.DataFram
     if not runs:
         return pd.DataFrame()
     settings = pd.DataFrame([settings_of(m["config"]) for m in runs])
-    varying = [c for c in settings.columns if settings[c].astype(str).nunique() > 1 and c != "seed"]
+    defined = pd.DataFrame([settings_of(config.to_dict()) for config in study_configs(name)])
+    # The settings the study's definition varies, so that a study with some variants still missing shows them too.
+    varying = [c for c in defined.columns if defined[c].astype(str).nunique() > 1 and c != "seed"]
     rows = []
     for m, (_, config) in zip(runs, settings.iterrows(), strict=True):
         s = m["summary"]
@@ -231,21 +236,50 @@ def mean_std(values: pd.Series) -> str:
     return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}" if len(values) > 1 else f"{values.mean():.2f}"
 
 
+def _variant_keys(name: str, varying: list[str]) -> list[tuple[str, ...]]:
+    """Each variant the study defines, in order, as its cells in the varying columns of study_table."""
+    keys = []
+    for config in study_configs(name):
+        settings = settings_of(config.to_dict())
+        key = tuple(str(_shown(settings[column])) for column in varying)
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
 def study_summary(name: str, root: str | os.PathLike | None = None) -> pd.DataFrame:
     """One row per variant of the study: seeds, mean ± std (over seeds) of the final accuracy and of the accuracy
-    under each noise std, and the worst seed's minimum over the last 3 epochs."""
+    under each noise std, and the worst seed's minimum over the last 3 epochs. An ablation (ABLATION_STEPS) also
+    gets each row's difference from the row it changes one thing of."""
     table = study_table(name, root)
     if table.empty:
         return table
     varying = list(table.columns[: list(table.columns).index("seed")])
+    return summarize(table, _variant_keys(name, varying), ABLATION_STEPS.get(name))
+
+
+def summarize(table: pd.DataFrame, keys: list[tuple[str, ...]], steps: tuple[int | None, ...] | None = None
+              ) -> pd.DataFrame:
+    """study_summary of a study_table whose variants, in the study's order, are `keys` (their cells in the
+    varying columns, as strings); `steps` names for each variant the one it changes (None: the start)."""
+    varying = list(table.columns[: list(table.columns).index("seed")])
     noisy = [c for c in table.columns if c.startswith("acc at noise")]
-    groups = [group for _, group in table.groupby(varying, sort=False)] if varying else [table]
+    groups = {tuple(str(v) for v in key): group
+              for key, group in (table.groupby(varying, sort=False) if varying else [((), table)])}
+    first = next(iter(groups.values()))
     rows = []
-    for group in groups:
-        rows.append({**{column: group[column].iloc[0] for column in varying}, "seeds": len(group),
-                     "final acc (%)": mean_std(group["final acc (%)"]),
-                     "vs the first row": versus(group["final acc (%)"], groups[0]["final acc (%)"]),
-                     "worst last-3 min (%)": f"{group['last-3 min (%)'].min():.2f}",
+    for key, group in sorted(groups.items(), key=lambda item: keys.index(item[0])):
+        row = {**{column: group[column].iloc[0] for column in varying}, "seeds": len(group),
+               "final acc (%)": mean_std(group["final acc (%)"]),
+               "vs the first row": versus(group["final acc (%)"], first["final acc (%)"])}
+        if steps:
+            changed = steps[keys.index(key)]
+            row["vs the row it changes"] = (
+                "(the starting point)" if changed is None else
+                f"{', '.join(v for v in keys[changed] if v != '-')}: "
+                + (versus(group["final acc (%)"], groups[keys[changed]]["final acc (%)"]) if keys[changed] in groups
+                   else "not run yet"))
+        rows.append({**row, "worst last-3 min (%)": f"{group['last-3 min (%)'].min():.2f}",
                      **{column: mean_std(group[column]) for column in noisy}})
     return pd.DataFrame(rows)
 

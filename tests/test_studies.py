@@ -121,3 +121,21 @@ def test_an_ablation_changes_one_thing_per_row_on_the_validation_split_over_thre
 def test_a_study_table_shows_model_arguments_as_a_groupable_cell():
     assert studies._shown({"norm": True, "dropout": 0.05}) == "norm=True, dropout=0.05"
     assert studies._shown({}) == "-" and studies._shown(0.3) == 0.3
+
+
+def test_an_ablation_row_is_judged_against_the_row_it_changes_one_thing_of():
+    import pandas as pd
+
+    finals = {"-": [99.0, 99.1, 99.2], "norm=True": [99.4, 99.5, 99.45], "norm=True, dropout=0.05": [99.5, 99.4, 99.45]}
+    table = pd.DataFrame([{"model": "light", "model_args": args, "seed": seed + 1, "final acc (%)": acc,
+                           "last-3 min (%)": acc - 0.05}
+                          for args, accs in finals.items() for seed, acc in enumerate(accs)])
+    keys = [("light", "-"), ("light", "norm=True"), ("light", "norm=True, dropout=0.05"), ("lightest", "-")]
+    summary = studies.summarize(table, keys, steps=(None, 0, 1, 2)).set_index("model_args")
+    assert summary.loc["-", "vs the row it changes"] == "(the starting point)"
+    assert summary.loc["norm=True", "vs the row it changes"] == "light: +0.35, better"
+    assert summary.loc["norm=True, dropout=0.05", "vs the row it changes"] == "light, norm=True: +0.00, within noise"
+    assert summary.loc["norm=True, dropout=0.05", "vs the first row"] == "+0.35, better"
+    missing = studies.summarize(table[table["model_args"] != "norm=True"], keys, steps=(None, 0, 1, 2))
+    assert missing.iloc[1]["vs the row it changes"] == "light, norm=True: not run yet"
+    assert "vs the row it changes" not in studies.summarize(table, keys).columns
