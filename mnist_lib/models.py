@@ -57,8 +57,10 @@ def conv(
     separable: bool = False,
 ) -> nn.Sequential:
     """Conv -> ReLU, or Conv -> BatchNorm -> ReLU when `norm` (the conv then has no bias); optional dropout.
-    `groups` splits the conv into groups; `separable` makes it depthwise (one filter per input channel) followed
-    by a 1x1 conv, with nothing in between."""
+    `groups` splits the conv into groups and shuffles its output channels across them (so that stacked grouped
+    convs mix); `separable` makes it depthwise (one filter per input channel) then 1x1, nothing in between."""
+    if separable and groups > 1:
+        raise ValueError("groups and separable exclude each other")
     if separable:
         layers: list[nn.Module] = [
             nn.Conv2d(c_in, c_in, kernel, padding=padding, dilation=dilation, groups=c_in, bias=False),
@@ -68,6 +70,8 @@ def conv(
     if norm:
         layers.append(nn.BatchNorm2d(c_out))
     layers.append(nn.ReLU())
+    if groups > 1:
+        layers.append(nn.ChannelShuffle(groups))
     if dropout:
         layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)

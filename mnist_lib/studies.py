@@ -83,7 +83,8 @@ def frontier_configs(sizes: Iterable[str] | None = None, seeds: Iterable[int] = 
 
 def _lightest_ablation() -> list[TrainConfig]:
     """Notebook 02's changes one at a time, from Light: BatchNorm, then dropout, then the extra conv with the 5x5
-    classifier (which makes Lightest); and Lightest without its dropout."""
+    classifier (which makes Lightest; the two go together, the conv is what makes the map 5x5); then Lightest
+    without its dropout."""
     base = TrainConfig(validation=True)
     return _variants(base, [{"model": "light"}, {"model": "light", "model_args": {"norm": True}},
                             {"model": "light", "model_args": {"norm": True, "dropout": 0.05}},
@@ -91,16 +92,17 @@ def _lightest_ablation() -> list[TrainConfig]:
 
 
 def _superlight_ablation() -> list[TrainConfig]:
-    """Notebook 03's changes one at a time, from Lightest: its 5x5 classifier replaced by SuperLight's GAP head
-    alone; SuperLight (one pool, dilated convs, its widths, no dropout); SuperLight with dropout back; without the
-    dilation; with a second max-pool in place of the dilation."""
+    """Notebook 03's changes, from Lightest: its 5x5 classifier replaced by SuperLight's GAP head alone; then
+    SuperLight's layout and widths with Lightest's dropout kept (layout and widths change together: the two nets
+    have different numbers of convs); then without dropout (SuperLight); then without the dilation; then with a
+    second max-pool where the dilation was."""
     base, widths = TrainConfig(validation=True), list(SUPERLIGHT_WIDTHS)  # lists: model_args round-trip JSON
+    undilated = {"widths": widths, "dilations": [1, 1, 1, 1]}
     return _variants(base, [{"model": "lightest"}, {"model": "lightest", "model_args": {"gap_head": True}},
-                            {"model": "superlight"},
                             {"model": "gapnet", "model_args": {"widths": widths, "dropout": 0.05}},
-                            {"model": "gapnet", "model_args": {"widths": widths, "dilations": [1, 1, 1, 1]}},
-                            {"model": "gapnet", "model_args": {"widths": widths, "dilations": [1, 1, 1, 1],
-                                                               "second_pool": True}}])
+                            {"model": "superlight"},
+                            {"model": "gapnet", "model_args": undilated},
+                            {"model": "gapnet", "model_args": {**undilated, "second_pool": True}}])
 
 
 def _frontier_ideas() -> list[TrainConfig]:
@@ -114,7 +116,7 @@ def _frontier_ideas() -> list[TrainConfig]:
 
 
 # For each variant of an ablation, in the study's order, the variant it changes one thing of (None: the start).
-ABLATION_STEPS = {"lightest-ablation": (None, 0, 1, 2, 3), "superlight-ablation": (None, 0, 1, 2, 2, 2)}
+ABLATION_STEPS = {"lightest-ablation": (None, 0, 1, 2, 3), "superlight-ablation": (None, 0, 1, 2, 3, 4)}
 
 STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study, "noise-test": _noise_test_study,
            "frontier": frontier_configs, "lightest-ablation": _lightest_ablation,
@@ -227,6 +229,8 @@ def study_table(name: str, root: str | os.PathLike | None = None) -> pd.DataFram
         s = m["summary"]
         rows.append({**{c: _shown(config[c]) for c in varying}, "seed": config["seed"],
                      "final acc (%)": s["final_test_acc"], "last-3 min (%)": s["last3_min"],
+                     "after epoch 1 (%)": m["history"][0]["test_acc"],
+                     "train - held-out, final (pp)": s["final_train_acc"] - s["final_test_acc"],
                      **{f"acc at noise {std} (%)": acc for std, acc in m["noise"].items() if std > 0}})
     return pd.DataFrame(rows)
 
@@ -264,34 +268,48 @@ def summarize(table: pd.DataFrame, keys: list[tuple[str, ...]], steps: tuple[int
     varying columns, as strings); `steps` names for each variant the one it changes (None: the start)."""
     varying = list(table.columns[: list(table.columns).index("seed")])
     noisy = [c for c in table.columns if c.startswith("acc at noise")]
-    groups = {tuple(str(v) for v in key): group
-              for key, group in (table.groupby(varying, sort=False) if varying else [((), table)])}
-    first = next(iter(groups.values()))
+    groups = {}
+    for key, group in (table.groupby(varying, sort=False) if varying else [((), table)]):
+        groups[tuple(str(v) for v in (key if isinstance(key, tuple) else (key,)))] = group
+
+    def against(key: tuple[str, ...], reference: tuple[str, ...]) -> str:
+        return (versus(groups[key]["final acc (%)"], groups[reference]["final acc (%)"]) if reference in groups
+                else "not run yet")
+
     rows = []
-    for key, group in sorted(groups.items(), key=lambda item: keys.index(item[0])):
-        row = {**{column: group[column].iloc[0] for column in varying}, "seeds": len(group),
-               "final acc (%)": mean_std(group["final acc (%)"]),
-               "vs the first row": versus(group["final acc (%)"], first["final acc (%)"])}
+    for index, key in enumerate(keys):
+        row = dict(zip(varying, key, strict=True))
+        if key not in groups:  # a variant the study defines but has not run
+            rows.append({**row, "seeds": 0, "final acc (%)": "not run yet"})
+            continue
+        group = groups[key]
+        row.update({"seeds": len(group), "final acc (%)": mean_std(group["final acc (%)"]),
+                    "vs the first row": against(key, keys[0])})
         if steps:
-            changed = steps[keys.index(key)]
-            row["vs the row it changes"] = (
-                "(the starting point)" if changed is None else
-                f"{', '.join(v for v in keys[changed] if v != '-')}: "
-                + (versus(group["final acc (%)"], groups[keys[changed]]["final acc (%)"]) if keys[changed] in groups
-                   else "not run yet"))
+            changed = steps[index]
+            row["vs the row it changes"] = ("(the starting point)" if changed is None else
+                                            f"{', '.join(v for v in keys[changed] if v != '-')}: "
+                                            f"{against(key, keys[changed])}")
+            row["after epoch 1 (%)"] = mean_std(group["after epoch 1 (%)"])
+            row["train - held-out, final (pp)"] = mean_std(group["train - held-out, final (pp)"])
         rows.append({**row, "worst last-3 min (%)": f"{group['last-3 min (%)'].min():.2f}",
                      **{column: mean_std(group[column]) for column in noisy}})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).fillna("")
+
+
+SPREAD_SEEDS = 3  # the fewest seeds whose sample std counts as a seed spread (two can agree by chance)
 
 
 def versus(values: pd.Series, baseline: pd.Series) -> str:
     """The difference of the means in points, called a difference only beyond the seeds' spread (the larger
-    sample std of the two) and "within noise" otherwise."""
+    sample std of the two, of groups with at least SPREAD_SEEDS seeds) and "within noise" otherwise."""
     if values is baseline:
         return "(baseline)"
     difference = values.mean() - baseline.mean()
-    spreads = [v.std(ddof=1) for v in (values, baseline) if len(v) > 1]
+    spreads = [v.std(ddof=1) for v in (values, baseline) if len(v) >= SPREAD_SEEDS]
     if not spreads:
-        return f"{difference:+.2f} (no seed spread to judge by)"
+        return f"{difference:+.2f} (no seed spread to judge by: fewer than {SPREAD_SEEDS} seeds)"
     verdict = "within noise" if abs(difference) <= max(spreads) else "better" if difference > 0 else "worse"
-    return f"{difference:+.2f}, {verdict}" + (" (1 seed)" if min(len(values), len(baseline)) == 1 else "")
+    fewest = min(len(values), len(baseline))
+    return f"{difference:+.2f}, {verdict}" + (f" ({fewest} seed{'s' if fewest > 1 else ''})"
+                                              if fewest < SPREAD_SEEDS else "")

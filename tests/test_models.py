@@ -99,5 +99,8 @@ def test_grouped_and_separable_gapnets_cut_the_14x14_convs_parameters():
     depthwise = [m for m in separable.features.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
     assert [m.groups for m in depthwise] == [8, 12, 12, 14]
     assert separable(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert sum(isinstance(m, torch.nn.ChannelShuffle) for m in grouped.modules()) == 4  # the groups mix
     with pytest.raises(ConfigError, match="groups must be a positive integer dividing"):
         create_model("gapnet", widths=(8, 9, 12, 12, 14, 12, 22), groups=2)
+    with pytest.raises(ConfigError, match="groups and separable exclude each other"):
+        create_model("gapnet", widths=widths, groups=2, separable=True)

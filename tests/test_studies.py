@@ -66,7 +66,11 @@ def test_a_difference_is_called_one_only_beyond_the_seeds_spread():
     assert studies.versus(pd.Series([99.60, 99.55, 99.58]), baseline) == "+0.16, better"
     assert studies.versus(pd.Series([99.20, 99.25, 99.30]), baseline) == "-0.17, worse"
     assert studies.versus(pd.Series([99.50]), baseline) == "+0.08, within noise (1 seed)"
-    assert studies.versus(pd.Series([99.50]), pd.Series([99.40])) == "+0.10 (no seed spread to judge by)"
+    no_spread = "(no seed spread to judge by: fewer than 3 seeds)"
+    assert studies.versus(pd.Series([99.50]), pd.Series([99.40])) == f"+0.10 {no_spread}"
+    # two seeds that agree are no spread: 0.00 would call every other run a difference
+    assert studies.versus(pd.Series([99.45]), pd.Series([99.51, 99.51])).endswith(no_spread)
+    assert studies.versus(pd.Series([99.45, 99.47]), baseline) == "+0.04, within noise (2 seeds)"
 
 
 def test_the_frontier_is_every_family_model_on_three_seeds_with_the_standard_recipe():
@@ -95,8 +99,8 @@ def test_run_configs_reuses_a_complete_run_and_trains_only_the_missing_one_in_it
 def test_equal_results_of_two_variants_are_a_zero_difference_not_the_baseline():
     import pandas as pd
 
-    assert studies.versus(pd.Series([99.48]), pd.Series([99.48])) == "+0.00 (no seed spread to judge by)"
-    assert studies.versus(pd.Series([99.48, 99.40]), pd.Series([99.48])).endswith("within noise (1 seed)")
+    assert studies.versus(pd.Series([99.48]), pd.Series([99.48])).startswith("+0.00 (no seed spread to judge by")
+    assert studies.versus(pd.Series([99.48, 99.38, 99.44]), pd.Series([99.48])).endswith("within noise (1 seed)")
 
 
 @pytest.mark.parametrize("name", ["lightest-ablation", "superlight-ablation", "frontier-ideas"])
@@ -109,10 +113,13 @@ def test_an_ablation_changes_one_thing_per_row_on_the_validation_split_over_thre
                for config in configs)  # the standard recipe; only the model differs
     rows = [(c.model, json.dumps(c.model_args)) for c in configs]
     assert all(rows.count(row) == 3 for row in rows) and {c.seed for c in configs} == {1, 2, 3}
+    if name in studies.ABLATION_STEPS:  # a step for every row, each pointing at an earlier row
+        steps = studies.ABLATION_STEPS[name]
+        assert len(steps) == len(set(rows)) and all(s is None or s < i for i, s in enumerate(steps))
     models = [create_model(c.model, **c.model_args) for c in configs if c.seed == 1]
     assert len({str(m) for m in models}) == len(models)  # each row a different model
-    if name == "superlight-ablation":  # the dilation rows keep SuperLight's parameters: only the layout changes
-        assert count_parameters(models[2]) == count_parameters(models[4]) == count_parameters(models[5])
+    if name == "superlight-ablation":  # from dropout on, the rows keep SuperLight's parameters: one change each
+        assert len({count_parameters(m) for m in models[2:]}) == 1
     if name == "frontier-ideas":  # the same budget: each idea within 1% of gap-3.9k's size and under 4,000
         assert all(abs(count_parameters(m) / count_parameters(models[0]) - 1) < 0.01 for m in models)
         assert all(count_parameters(m) <= 4000 for m in models)
@@ -128,14 +135,16 @@ def test_an_ablation_row_is_judged_against_the_row_it_changes_one_thing_of():
 
     finals = {"-": [99.0, 99.1, 99.2], "norm=True": [99.4, 99.5, 99.45], "norm=True, dropout=0.05": [99.5, 99.4, 99.45]}
     table = pd.DataFrame([{"model": "light", "model_args": args, "seed": seed + 1, "final acc (%)": acc,
-                           "last-3 min (%)": acc - 0.05}
+                           "last-3 min (%)": acc - 0.05, "after epoch 1 (%)": 97.0, "train - held-out, final (pp)": 0.1}
                           for args, accs in finals.items() for seed, acc in enumerate(accs)])
     keys = [("light", "-"), ("light", "norm=True"), ("light", "norm=True, dropout=0.05"), ("lightest", "-")]
-    summary = studies.summarize(table, keys, steps=(None, 0, 1, 2)).set_index("model_args")
+    summary = studies.summarize(table, keys, steps=(None, 0, 1, 2)).set_index("model_args")[:3]
     assert summary.loc["-", "vs the row it changes"] == "(the starting point)"
     assert summary.loc["norm=True", "vs the row it changes"] == "light: +0.35, better"
     assert summary.loc["norm=True, dropout=0.05", "vs the row it changes"] == "light, norm=True: +0.00, within noise"
     assert summary.loc["norm=True, dropout=0.05", "vs the first row"] == "+0.35, better"
+    assert summary.loc["-", "after epoch 1 (%)"] == "97.00 ± 0.00"
     missing = studies.summarize(table[table["model_args"] != "norm=True"], keys, steps=(None, 0, 1, 2))
-    assert missing.iloc[1]["vs the row it changes"] == "light, norm=True: not run yet"
+    assert list(missing["final acc (%)"])[1:] == ["not run yet", "99.45 ± 0.05", "not run yet"]  # every row shown
+    assert missing.iloc[2]["vs the row it changes"] == "light, norm=True: not run yet"
     assert "vs the row it changes" not in studies.summarize(table, keys).columns
