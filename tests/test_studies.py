@@ -123,6 +123,13 @@ def test_an_ablation_changes_one_thing_per_row_on_the_validation_split_over_thre
     if name == "frontier-ideas":  # the same budget: each idea within 1% of gap-3.9k's size and under 4,000
         assert all(abs(count_parameters(m) / count_parameters(models[0]) - 1) < 0.01 for m in models)
         assert all(count_parameters(m) <= 4000 for m in models)
+        from mnist_lib.anatomy import macs
+
+        sizes = [count_parameters(m) for m in models]
+        extra = [macs(m) / macs(models[0]) - 1 for m in models[1:]]
+        readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+        assert (f"({sizes[1]:,} and {sizes[2]:,} against {sizes[0]:,}; the two cost {extra[0]:.0%} and "
+                f"{extra[1]:.0%} more multiply-accumulates)") in " ".join(readme.split())
 
 
 def test_a_study_table_shows_model_arguments_as_a_groupable_cell():
