@@ -46,7 +46,7 @@ def run_main(argv, capsys):
         (["--epochs", "-3"], "epochs must be a positive integer"),
         (["--epochs", "ten"], "--epochs: invalid int value"),
         (["--model-args", "dropout"], "is not a JSON object"),
-        (["--model", "light", "--model-args", '{"dropout": 0.1}'], "light takes no arguments"),
+        (["--model", "light", "--model-args", '{"width": 4}'], "light takes norm, dropout"),
         (["--model", "vgg"], "model must be one of light, lightest, superlight"),
         (["--batch-size", "0"], "batch_size must be a positive integer"),
         (["--lr", "-1"], "lr must be a number"),
