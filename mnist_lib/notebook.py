@@ -104,6 +104,14 @@ def difference_from_series(metrics: dict, series: list[dict]) -> str:
     """One sentence: how far this run's final accuracy is from the series' mean, called a difference only beyond
     the seeds' spread (studies.versus, the rule of every comparison here) and "within noise" otherwise."""
     same = _same_configuration(metrics, series)
+    twin = [m for m in same if m["config"]["seed"] == metrics["config"]["seed"]]
+    if twin and not _unlike_the_series(metrics["config"]):  # this seed is in the series: a reproduction check
+        gap = metrics["summary"]["final_test_acc"] - twin[0]["summary"]["final_test_acc"]
+        finals = _finals(same)
+        return (f"The committed series' run of this seed (`{twin[0]['run']}`) ended at "
+                f"{twin[0]['summary']['final_test_acc']:.2f}%: this run "
+                + ("reproduces it exactly" if gap == 0 else f"differs from it by {gap:+.2f} points")
+                + f". The series over its {len(same)} seed{'s' if len(same) > 1 else ''}: {mean_std(finals)}%.")
     if len(same) < 2:
         return "The committed series has fewer than 2 seeds of this configuration: no seed spread to compare with."
     finals = pd.Series([m["summary"]["final_test_acc"] for m in same])
