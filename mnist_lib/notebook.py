@@ -23,6 +23,7 @@ from .records import (
     holds_noise_aims,
     meets_target,
     series_config,
+    summary_values,
     target_accuracy,
     target_text,
 )
@@ -107,14 +108,14 @@ def difference_from_series(metrics: dict, series: list[dict]) -> str:
     twin = [m for m in same if m["config"]["seed"] == metrics["config"]["seed"]]
     if twin and not _unlike_the_series(metrics["config"]):  # this seed is in the series: a reproduction check
         gap = metrics["summary"]["final_test_acc"] - twin[0]["summary"]["final_test_acc"]
-        finals = _finals(same)
+        finals = summary_values(same)
         return (f"The committed series' run of this seed (`{twin[0]['run']}`) ended at "
                 f"{twin[0]['summary']['final_test_acc']:.2f}%: this run "
                 + ("reproduces it exactly" if gap == 0 else f"differs from it by {gap:+.2f} points")
                 + f". The series over its {len(same)} seed{'s' if len(same) > 1 else ''}: {mean_std(finals)}%.")
     if len(same) < 2:
         return "The committed series has fewer than 2 seeds of this configuration: no seed spread to compare with."
-    finals = pd.Series([m["summary"]["final_test_acc"] for m in same])
+    finals = summary_values(same)
     verdict = versus(pd.Series([metrics["summary"]["final_test_acc"]]), finals)
     return (f"This run's final-epoch accuracy against the committed series' mean ({finals.mean():.2f}% over "
             f"{len(same)} seeds, std {finals.std(ddof=1):.2f}): {verdict}.")
@@ -147,7 +148,7 @@ def frontier_verdict(runs: list[dict], budget: int = FRONTIER_BUDGET) -> str:
     models = by_size(runs)
 
     def minima(members: list[dict]) -> pd.Series:
-        return _finals(members, "last3_min")
+        return summary_values(members, "last3_min")
 
     def described(members: list[dict]) -> str:
         lowest = minima(members)
@@ -228,10 +229,6 @@ def frontier_analysis(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _finals(members: list[dict], key: str = "final_test_acc") -> pd.Series:
-    return pd.Series([m["summary"][key] for m in members], dtype=float)
-
-
 def _seed_list(members: list[dict]) -> str:
     return ", ".join(str(m["config"]["seed"]) for m in members)
 
@@ -277,12 +274,13 @@ def _augmentation_effect(model: str, series: list[dict]) -> list[str]:
         return []
 
     def gap(members: list[dict]) -> float:
-        return (_finals(members, "final_train_acc") - _finals(members)).mean()
+        return (summary_values(members, "final_train_acc") - summary_values(members)).mean()
 
     return [
         f"**Augmentation, in the committed series of {model}** (with: seeds {_seed_list(with_aug)}; without: seeds "
-        f"{_seed_list(without)}): final-epoch test accuracy {mean_std(_finals(with_aug))}% with against "
-        f"{mean_std(_finals(without))}% without, {versus(_finals(with_aug), _finals(without))}; mean train - test "
+        f"{_seed_list(without)}): final-epoch test accuracy {mean_std(summary_values(with_aug))}% with against "
+        f"{mean_std(summary_values(without))}% without, "
+        f"{versus(summary_values(with_aug), summary_values(without))}; mean train - test "
         f"gap at the final epoch {gap(with_aug):+.2f} points with, {gap(without):+.2f} without; seeds meeting the "
         f"target {sum(map(meets_target, with_aug))} of {len(with_aug)} with, {sum(map(meets_target, without))} of "
         f"{len(without)} without."]
@@ -302,10 +300,11 @@ def _against_previous(model: str, series: list[dict]) -> list[str]:
         f"**Against {previous}, in the committed series with augmentation:** {mine[0]['parameters']:,} parameters "
         f"against {theirs[0]['parameters']:,} ({abs(fewer):,} {'fewer' if fewer >= 0 else 'more'}, "
         f"{abs(fewer) / theirs[0]['parameters']:.0%}); final-epoch "
-        f"test accuracy {mean_std(_finals(mine))}% (seeds {_seed_list(mine)}) against {mean_std(_finals(theirs))}% "
-        f"(seeds {_seed_list(theirs)}): {versus(_finals(mine), _finals(theirs))}; worst seed's minimum over the "
-        f"last 3 epochs {_finals(mine, 'last3_min').min():.2f}% (of {len(mine)} seeds) against "
-        f"{_finals(theirs, 'last3_min').min():.2f}% (of {len(theirs)}); after the first epoch "
+        f"test accuracy {mean_std(summary_values(mine))}% (seeds {_seed_list(mine)}) against "
+        f"{mean_std(summary_values(theirs))}% (seeds {_seed_list(theirs)}): "
+        f"{versus(summary_values(mine), summary_values(theirs))}; worst seed's minimum over the "
+        f"last 3 epochs {summary_values(mine, 'last3_min').min():.2f}% (of {len(mine)} seeds) against "
+        f"{summary_values(theirs, 'last3_min').min():.2f}% (of {len(theirs)}); after the first epoch "
         f"{mean_std(_first_epoch(mine))}% against {mean_std(_first_epoch(theirs))}%, "
         f"{versus(_first_epoch(mine), _first_epoch(theirs))}."]
 

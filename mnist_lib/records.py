@@ -59,6 +59,11 @@ def target_accuracy(model: str) -> float:
     return next(iter(TARGETS[model].values()))
 
 
+def summary_values(runs: list[dict], key: str = "final_test_acc") -> pd.Series:
+    """One summary value (default: the final-epoch accuracy) of each run, e.g. of a configuration's seeds."""
+    return pd.Series([m["summary"][key] for m in runs], dtype=float)
+
+
 def meets_target(metrics: dict) -> bool:
     return all(metrics["summary"][key] >= minimum for key, minimum in TARGETS[metrics["model"]].items())
 
@@ -315,12 +320,9 @@ def noise_verdict(root: str | Path | None = None) -> str:
     if not noisy:
         return "(no complete runs of the noise-test study yet)"
 
-    def finals(members: list[dict]) -> pd.Series:
-        return pd.Series([m["summary"]["final_test_acc"] for m in members])
-
     aims = sum(holds_noise_aims(m["noise"]) for m in noisy)
     return (f"With the noise recipe, SuperLight's clean final-epoch test accuracy against the noise-free series: "
-            f"{versus(finals(noisy), finals(plain))} ({len(noisy)} and {len(plain)} seeds). "
+            f"{versus(summary_values(noisy), summary_values(plain))} ({len(noisy)} and {len(plain)} seeds). "
             f"{sum(meets_target(m) for m in noisy)} of {len(noisy)} of its seeds hold "
             f"{target_accuracy('superlight')}% in each of the last 3 epochs (noise-free: "
             f"{sum(meets_target(m) for m in plain)} of {len(plain)}), and {aims} of {len(noisy)} hold both noise "
