@@ -236,7 +236,7 @@ def markdown_table(frame: pd.DataFrame, runs_link: str = "training-logs") -> str
     rows = []
     for row in frame.to_dict("records"):
         cells = [f"[{v}]({runs_link}/{v})" if k == "run" else ", ".join(_link(n, runs_link) for n in v)
-                 if k == "runs" else f"{v:,}" if k == "parameters" else str(v) for k, v in row.items()]
+                 if k == "runs" else f"{v:,}" if k == "parameters" and v != "" else str(v) for k, v in row.items()]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join([header, rule, *rows])
 

@@ -228,7 +228,8 @@ def study_table(name: str, root: str | os.PathLike | None = None) -> pd.DataFram
     for m, (_, config) in zip(runs, settings.iterrows(), strict=True):
         s = m["summary"]
         rows.append({**{c: _shown(config[c]) for c in varying}, "seed": config["seed"],
-                     "final acc (%)": s["final_test_acc"], "last-3 min (%)": s["last3_min"],
+                     "parameters": m["parameters"], "final acc (%)": s["final_test_acc"],
+                     "last-3 min (%)": s["last3_min"],
                      "after epoch 1 (%)": m["history"][0]["test_acc"],
                      "train - held-out, final (pp)": s["final_train_acc"] - s["final_test_acc"],
                      **{f"acc at noise {std} (%)": acc for std, acc in m["noise"].items() if std > 0}})
@@ -283,6 +284,8 @@ def summarize(table: pd.DataFrame, keys: list[tuple[str, ...]], steps: tuple[int
             rows.append({**row, "seeds": 0, "final acc (%)": "not run yet"})
             continue
         group = groups[key]
+        if "parameters" in group:
+            row["parameters"] = int(group["parameters"].iloc[0])
         row.update({"seeds": len(group), "final acc (%)": mean_std(group["final acc (%)"]),
                     "vs the first row": against(key, keys[0])})
         if steps:

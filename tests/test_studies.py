@@ -141,7 +141,8 @@ def test_an_ablation_row_is_judged_against_the_row_it_changes_one_thing_of():
     import pandas as pd
 
     finals = {"-": [99.0, 99.1, 99.2], "norm=True": [99.4, 99.5, 99.45], "norm=True, dropout=0.05": [99.5, 99.4, 99.45]}
-    table = pd.DataFrame([{"model": "light", "model_args": args, "seed": seed + 1, "final acc (%)": acc,
+    table = pd.DataFrame([{"model": "light", "model_args": args, "seed": seed + 1, "parameters": 4000 + len(args),
+                           "final acc (%)": acc,
                            "last-3 min (%)": acc - 0.05, "after epoch 1 (%)": 97.0, "train - held-out, final (pp)": 0.1}
                           for args, accs in finals.items() for seed, acc in enumerate(accs)])
     keys = [("light", "-"), ("light", "norm=True"), ("light", "norm=True, dropout=0.05"), ("lightest", "-")]
@@ -151,6 +152,7 @@ def test_an_ablation_row_is_judged_against_the_row_it_changes_one_thing_of():
     assert summary.loc["norm=True, dropout=0.05", "vs the row it changes"] == "light, norm=True: +0.00, within noise"
     assert summary.loc["norm=True, dropout=0.05", "vs the first row"] == "+0.35, better"
     assert summary.loc["-", "after epoch 1 (%)"] == "97.00 ± 0.00"
+    assert summary.loc["norm=True", "parameters"] == 4009  # each variant's size
     missing = studies.summarize(table[table["model_args"] != "norm=True"], keys, steps=(None, 0, 1, 2))
     assert list(missing["final acc (%)"])[1:] == ["not run yet", "99.45 ± 0.05", "not run yet"]  # every row shown
     assert missing.iloc[2]["vs the row it changes"] == "light, norm=True: not run yet"
