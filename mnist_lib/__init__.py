@@ -2,7 +2,7 @@
 
 Modules, lowest first (each imports only modules listed earlier; tests/test_layout.py checks):
 errors, data, models, anatomy, config, training, runs, robustness, images, photos, studies, records, plots,
-notebook, cli.
+notebook, frontier, cli.
 """
 
 from .config import TrainConfig

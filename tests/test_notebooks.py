@@ -232,7 +232,7 @@ def _frontier_run(model: str, seed: int, last3_min: float, parameters: int, conf
 
 
 def test_the_frontier_verdict_names_the_smallest_size_every_seed_of_which_holds():
-    from mnist_lib.notebook import frontier_verdict
+    from mnist_lib.frontier import frontier_verdict
 
     runs = [_frontier_run("gap-3.2k", 1, 99.41, 3248), _frontier_run("gap-3.2k", 2, 99.38, 3248),
             _frontier_run("gap-3.9k", 1, 99.45, 3910), _frontier_run("gap-3.9k", 2, 99.42, 3910),
@@ -252,7 +252,7 @@ def test_the_frontier_verdict_names_the_smallest_size_every_seed_of_which_holds(
 
 def test_the_series_superlight_joins_only_a_frontier_run_with_the_series_recipe():
     from mnist_lib.config import TrainConfig
-    from mnist_lib.notebook import frontier_with_superlight
+    from mnist_lib.frontier import frontier_with_superlight
 
     standard = TrainConfig(model="gap-3.2k").to_dict()
     series = [_frontier_run("superlight", 1, 99.5, 4994, TrainConfig().to_dict()),
@@ -270,7 +270,7 @@ def test_the_series_superlight_joins_only_a_frontier_run_with_the_series_recipe(
     ("out_dir", str(REPO / "training-logs" / "studies"), "out_dir must be outside training-logs/")])
 def test_notebook_04_parameters_are_checked_one_line_each(name, value, message):
     from mnist_lib.errors import ConfigError
-    from mnist_lib.notebook import requested_frontier
+    from mnist_lib.frontier import requested_frontier
 
     namespace = {"sizes": None, "seeds": [1, 2, 3], "epochs": 15, "train_limit": None, "test_limit": None,
                  "device": "auto", "data_dir": None, "out_dir": None, name: value}
