@@ -375,6 +375,7 @@ README_BLOCKS = {
     "superlight-recipe": partial(study_block, "superlight-recipe"),
     "photos": photo_table,
     "frontier": frontier_block,
+    "frontier-ideas": partial(study_block, "frontier-ideas"),
 }
 
 
@@ -389,8 +390,8 @@ def readme_with_block(readme: str, name: str, content: str) -> str:
 
 
 def sync_readme(write: bool, root: str | Path | None = None) -> bool:
-    """Whether README.md's generated blocks (results, noise study, photos) match the record; with `write`, make
-    them match."""
+    """Whether README.md's generated blocks (README_BLOCKS: results, studies, photos, the frontier) match the
+    record; with `write`, make them match."""
     path = repo_root() / "README.md"
     current = path.read_text()
     updated = current

@@ -309,10 +309,10 @@ def versus(values: pd.Series, baseline: pd.Series) -> str:
     if values is baseline:
         return "(baseline)"
     difference = values.mean() - baseline.mean()
+    shown = f"{round(difference, 2) + 0.0:+.2f}"  # + 0.0: a difference that rounds to zero shows as +0.00
     spreads = [v.std(ddof=1) for v in (values, baseline) if len(v) >= SPREAD_SEEDS]
     if not spreads:
-        return f"{difference:+.2f} (no seed spread to judge by: fewer than {SPREAD_SEEDS} seeds)"
+        return f"{shown} (no seed spread to judge by: fewer than {SPREAD_SEEDS} seeds)"
     verdict = "within noise" if abs(difference) <= max(spreads) else "better" if difference > 0 else "worse"
     fewest = min(len(values), len(baseline))
-    return f"{difference:+.2f}, {verdict}" + (f" ({fewest} seed{'s' if fewest > 1 else ''})"
-                                              if fewest < SPREAD_SEEDS else "")
+    return f"{shown}, {verdict}" + (f" ({fewest} seed{'s' if fewest > 1 else ''})" if fewest < SPREAD_SEEDS else "")

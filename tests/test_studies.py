@@ -65,6 +65,7 @@ def test_a_difference_is_called_one_only_beyond_the_seeds_spread():
     assert studies.versus(pd.Series([99.45, 99.40, 99.50]), baseline) == "+0.03, within noise"
     assert studies.versus(pd.Series([99.60, 99.55, 99.58]), baseline) == "+0.16, better"
     assert studies.versus(pd.Series([99.20, 99.25, 99.30]), baseline) == "-0.17, worse"
+    assert studies.versus(baseline - 0.001, baseline) == "+0.00, within noise"  # not "-0.00"
     assert studies.versus(pd.Series([99.50]), baseline) == "+0.08, within noise (1 seed)"
     no_spread = "(no seed spread to judge by: fewer than 3 seeds)"
     assert studies.versus(pd.Series([99.50]), pd.Series([99.40])) == f"+0.10 {no_spread}"
