@@ -126,4 +126,7 @@ def frontier_analysis(runs: list[dict]) -> str:
         smaller, larger = models[index - 1][0], models[index][0]
         lines.append(f"- {smaller['model']} -> {larger['model']} ({smaller['parameters']:,} -> "
                      f"{larger['parameters']:,} parameters): {versus(finals[index], finals[index - 1])}")
+    fewest = min(len(members) for members in models)
+    lines += ["", f"With {fewest} seeds per size, a difference only just beyond the spread is weak evidence: read "
+                  "the shape of the curve, not a single step."]
     return "\n".join(lines)

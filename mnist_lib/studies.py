@@ -287,7 +287,7 @@ def summarize(table: pd.DataFrame, keys: list[tuple[str, ...]], steps: tuple[int
         if "parameters" in group:
             row["parameters"] = int(group["parameters"].iloc[0])
         row.update({"seeds": len(group), "final acc (%)": mean_std(group["final acc (%)"]),
-                    "vs the first row": against(key, keys[0])})
+                    "vs the first row": "(the first row)" if index == 0 else against(key, keys[0])})
         if steps:
             changed = steps[index]
             row["vs the row it changes"] = ("(the starting point)" if changed is None else

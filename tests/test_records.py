@@ -127,7 +127,7 @@ def test_the_frontier_table_is_one_row_per_size_smallest_first_over_its_seeds():
     def frontier_run(model, seed, final, last3_min, parameters):
         return {"run": f"{model}-aug-seed{seed}-x", "path": f"/r/studies/frontier/{model}-aug-seed{seed}-x",
                 "model": model, "parameters": parameters, "config": {"seed": seed, "model_args": {}},
-                "summary": {"final_test_acc": final, "last3_min": last3_min}}
+                "summary": {"final_test_acc": final, "last3_min": last3_min, "final_train_acc": final - 0.5}}
 
     runs = [frontier_run("superlight", 1, 99.5, 99.45, 4994), frontier_run("gap-1.4k", 1, 98.6, 98.5, 1363),
             frontier_run("gap-1.4k", 2, 98.8, 98.7, 1363), frontier_run("superlight", 2, 99.4, 99.38, 4994)]
@@ -137,3 +137,4 @@ def test_the_frontier_table_is_one_row_per_size_smallest_first_over_its_seeds():
     assert list(table["final-epoch acc (%)"]) == ["98.70 ± 0.14", "99.45 ± 0.07"]
     assert list(table["worst seed, min of last 3 (%)"]) == ["98.50", "99.38"]
     assert list(table["seeds >= 99.4% in each of last 3"]) == ["0 of 2", "1 of 2"]
+    assert list(table["train - test, final (pp)"]) == ["-0.50", "-0.50"]

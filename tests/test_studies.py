@@ -152,6 +152,7 @@ def test_an_ablation_row_is_judged_against_the_row_it_changes_one_thing_of():
     assert summary.loc["norm=True", "vs the row it changes"] == "light: +0.35, better"
     assert summary.loc["norm=True, dropout=0.05", "vs the row it changes"] == "light, norm=True: +0.00, within noise"
     assert summary.loc["norm=True, dropout=0.05", "vs the first row"] == "+0.35, better"
+    assert summary.loc["-", "vs the first row"] == "(the first row)"
     assert summary.loc["-", "after epoch 1 (%)"] == "97.00 ± 0.00"
     assert summary.loc["norm=True", "parameters"] == 4009  # each variant's size
     missing = studies.summarize(table[table["model_args"] != "norm=True"], keys, steps=(None, 0, 1, 2))
