@@ -281,7 +281,8 @@ def summarize(table: pd.DataFrame, keys: list[tuple[str, ...]], steps: tuple[int
     for index, key in enumerate(keys):
         row = dict(zip(varying, key, strict=True))
         if key not in groups:  # a variant the study defines but has not run
-            rows.append({**row, "seeds": 0, "final acc (%)": "not run yet"})
+            size = {"parameters": ""} if "parameters" in table else {}  # keeps the column's place and its ints
+            rows.append({**row, **size, "seeds": 0, "final acc (%)": "not run yet"})
             continue
         group = groups[key]
         if "parameters" in group:

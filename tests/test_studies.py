@@ -158,4 +158,7 @@ def test_an_ablation_row_is_judged_against_the_row_it_changes_one_thing_of():
     missing = studies.summarize(table[table["model_args"] != "norm=True"], keys, steps=(None, 0, 1, 2))
     assert list(missing["final acc (%)"])[1:] == ["not run yet", "99.45 ± 0.05", "not run yet"]  # every row shown
     assert missing.iloc[2]["vs the row it changes"] == "light, norm=True: not run yet"
+    first_missing = studies.summarize(table[table["model_args"] != "-"], keys, steps=(None, 0, 1, 2))
+    assert list(first_missing.columns[2:5]) == ["parameters", "seeds", "final acc (%)"]  # the first row not run
+    assert list(first_missing["parameters"]) == ["", 4009, 4023, ""]  # ints, not 4009.0
     assert "vs the row it changes" not in studies.summarize(table, keys).columns
