@@ -18,7 +18,6 @@ from .models import count_parameters, create_model
 from .notebook import PATH_PARAMETERS, check_path_parameter
 from .records import FRONTIER_BUDGET, summary_values, target_accuracy
 from .runs import by_size, committed_runs_dir, default_runs_dir, settings_of
-from .studies import versus
 
 
 def requested_frontier(namespace: Mapping) -> list[TrainConfig]:
@@ -125,7 +124,7 @@ def frontier_analysis(runs: list[dict]) -> str:
     for index in range(1, len(models)):
         smaller, larger = models[index - 1][0], models[index][0]
         lines.append(f"- {smaller['model']} -> {larger['model']} ({smaller['parameters']:,} -> "
-                     f"{larger['parameters']:,} parameters): {versus(finals[index], finals[index - 1])}")
+                     f"{larger['parameters']:,} parameters): {studies.versus(finals[index], finals[index - 1])}")
     fewest = min(len(members) for members in models)
     lines += ["", f"With {fewest} seeds per size, a difference only just beyond the spread is weak evidence: read "
                   "the shape of the curve, not a single step."]
