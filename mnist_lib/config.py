@@ -22,7 +22,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 MODEL_RECIPES: dict[str, dict] = {}
 NO_RECIPE = {"noise_std": 0.0, "noise_prob": 1.0}  # ... and for a model without one
 # Settings added after runs were recorded, with the value that reproduces what those runs did.
-BEFORE_SETTING = {"noise_std": 0.0, "noise_prob": 1.0, "validation": False, "label_smoothing": 0.0}
+BEFORE_SETTING = {"noise_std": 0.0, "noise_prob": 1.0, "validation": False, "label_smoothing": 0.0,
+                  "augment_strength": 1.0}
 
 
 def is_device_name(value) -> bool:
@@ -66,6 +67,9 @@ class TrainConfig:
                                   lambda value: _is_number(value) and value >= 0)
     augment: bool = setting(True, "random affine augmentation of every training batch", "True or False",
                             lambda value: isinstance(value, bool))
+    augment_strength: float = setting(1.0, "scale of the affine ranges (rotation, shift, zoom, shear) with augment: "
+                                      "0.5 halves each", "a number in (0, 2]",
+                                      lambda value: _is_number(value) and 0 < value <= 2)
     label_smoothing: float = setting(0.0, "label smoothing of the training loss (evaluation loss stays plain)",
                                      "a number in [0, 1)", lambda value: _is_number(value) and 0 <= value < 1)
     erase_prob: float = setting(0.0, "probability of random erasing per training image (with augment)",

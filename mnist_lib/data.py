@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -144,6 +144,14 @@ class AugmentConfig:
     erase_area: tuple[float, float] = (0.02, 0.12)
     noise_std: float = 0.0  # each image's Gaussian pixel-noise std is drawn from U(0, noise_std) ...
     noise_prob: float = 1.0  # ... for this share of the images (the others stay clean)
+
+    def scaled(self, strength: float) -> AugmentConfig:
+        """The affine ranges (rotation, shift, zoom, shear) times `strength`; erasing and noise unchanged."""
+        if strength == 1:
+            return self
+        low, high = self.scale
+        return replace(self, degrees=self.degrees * strength, translate=self.translate * strength,
+                       scale=(1 - (1 - low) * strength, 1 + (high - 1) * strength), shear=self.shear * strength)
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator, device) -> torch.Tensor:

@@ -378,6 +378,7 @@ README_BLOCKS = {
     "photos": photo_table,
     "frontier": frontier_block,
     "frontier-ideas": partial(study_block, "frontier-ideas"),
+    "augment-strength": partial(study_block, "augment-strength"),
 }
 
 

@@ -123,3 +123,18 @@ def test_validation_split_is_the_last_10000_training_images(data_dir):
     assert torch.equal(validation.images, full.images[50_000:]) and torch.equal(train.labels, full.labels[:50_000])
     with pytest.raises(ValueError, match="60,000"):
         split_validation(full.head(100))
+
+
+def test_augment_strength_scales_the_affine_ranges_only():
+    standard = AugmentConfig(noise_std=0.2)
+    assert standard.scaled(1) is standard  # the standard recipe draws exactly what it drew before the setting
+    half = standard.scaled(0.5)
+    assert (half.degrees, half.translate, half.shear) == (3.5, 0.035, 2.5)
+    assert half.scale == pytest.approx((0.975, 1.025)) and half.noise_std == 0.2
+    from mnist_lib.data import affine_matrices
+
+    def spread(config):  # how far the drawn matrices stray from the identity
+        matrices = affine_matrices(4096, config, torch.Generator().manual_seed(0), "cpu")
+        return (matrices - torch.tensor([[1.0, 0, 0], [0, 1, 0]])).abs().mean().item()
+
+    assert spread(half) == pytest.approx(spread(standard) / 2, rel=0.05)
