@@ -6,9 +6,9 @@ Run from the repo root (MNIST from --data-dir or $MNIST_DATA_DIR):
 (a) augmented-batch throughput with no model: the library's tensor pipeline against torchvision's per-sample
     pipeline (RandomAffine + DataLoader with 2 workers), median of full passes over the 60k training images;
 (b) one SuperLight training epoch fed each way;
-(c) engine variants in fresh processes taken in turn (median of rounds): ms per training step and seconds
-    per test-set evaluation, as ratios against the engine before the adopted change. Candidates that were
-    measured but not adopted run on top of the adopted change and are listed with their numbers;
+(c) engine variants in fresh processes taken in turn (median of rounds): ms per training step, seconds per
+    test-set evaluation (as ratios against the engine before the adopted changes) and page faults per training
+    step. Each adopted change adds to the one above it; the candidates not adopted run on top of all of them;
 (d) a complete 15-epoch SuperLight run (augmentation + test evaluation every epoch) with the engine before and
     after, each in a fresh process: the same history, the wall times and their ratio.
 Ends with machine-readable lines: data_ratio=, epoch_ratio=, full_run_seconds=, full_run_ratio=.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -94,13 +95,16 @@ def worker(variant: str, data_dir, device: str) -> dict:
     started = time.perf_counter()
     training.train_one_epoch(state, train_split, config, generator, progress=False)  # warm-up (and compile)
     warmup = time.perf_counter() - started
-    started = time.perf_counter()
+    steps = -(-len(train_split) // BATCH)
+    faults, started = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
     training.train_one_epoch(state, train_split, config, generator, progress=False)
-    step_ms = (time.perf_counter() - started) / -(-len(train_split) // BATCH) * 1000
+    step_ms = (time.perf_counter() - started) / steps * 1000
+    faults_per_step = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
     training.logits(state.model, test)
     started = time.perf_counter()
     training.logits(state.model, test)
-    return {"step_ms": step_ms, "eval_s": time.perf_counter() - started, "warmup_s": warmup}
+    return {"step_ms": step_ms, "eval_s": time.perf_counter() - started, "warmup_s": warmup,
+            "faults_per_step": faults_per_step}
 
 
 def full_run_worker(variant: str, data_dir, device: str) -> dict:
@@ -165,7 +169,7 @@ def main() -> None:
     parser.add_argument("--data-dir", help="folder holding MNIST/raw (default: $MNIST_DATA_DIR, else data/)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--repeats", type=int, default=3, help="full passes per pipeline in (a); median")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of fresh processes per variant in (c)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of fresh processes per variant in (c)")
     parser.add_argument("--skip-full-run", action="store_true", help="leave out (d)")
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--full-run-worker", choices=("before", "malloc"), help=argparse.SUPPRESS)
@@ -206,12 +210,13 @@ def main() -> None:
     median = {v: {k: statistics.median(r[k] for r in rows) for k in rows[0]} for v, rows in results.items()}
     base = median["before"]
     print(f"(c) engine changes, one at a time (median of {args.rounds} fresh processes each; ratio = before / this)")
-    print(f"    {'variant':58s} {'ms/step':>8s} {'ratio':>6s} {'eval s':>7s} {'ratio':>6s}  adopted")
+    print(f"    {'variant':58s} {'ms/step':>8s} {'ratio':>6s} {'eval s':>7s} {'ratio':>6s} {'faults/step':>11s}"
+          "  adopted")
     for variant, (label, adopted) in VARIANTS.items():
         m = median[variant]
         extra = f"  (first epoch of {STEP_IMAGES:,} images: {m['warmup_s']:.1f} s)" if variant == "compile" else ""
         print(f"    {label:58s} {m['step_ms']:8.2f} {base['step_ms'] / m['step_ms']:6.2f} {m['eval_s']:7.2f} "
-              f"{base['eval_s'] / m['eval_s']:6.2f}  {adopted}{extra}")
+              f"{base['eval_s'] / m['eval_s']:6.2f} {m['faults_per_step']:11,.0f}  {adopted}{extra}")
 
     full_run_seconds, full_run_ratio = float("nan"), float("nan")
     if not args.skip_full_run:

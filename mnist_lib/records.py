@@ -379,6 +379,7 @@ README_BLOCKS = {
     "frontier": frontier_block,
     "frontier-ideas": partial(study_block, "frontier-ideas"),
     "augment-strength": partial(study_block, "augment-strength"),
+    "lightest-ablation": partial(study_block, "lightest-ablation"),
 }
 
 

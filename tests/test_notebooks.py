@@ -326,3 +326,37 @@ def test_notebook_04_is_committed_as_run_with_its_defaults_on_the_committed_fron
     assert not [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
     text = outputs_text(notebook)
     assert "this notebook's run" not in text and text.count("(committed, studies/frontier/") == 21
+
+
+def test_notebook_02s_reading_of_its_ablation_holds_for_the_committed_runs():
+    """02's Reading states findings of the lightest-ablation table in words (no numbers); check each of them."""
+    from mnist_lib import studies
+    from mnist_lib.runs import committed_runs_dir
+
+    summary = studies.study_summary("lightest-ablation", committed_runs_dir())
+    table = studies.study_table("lightest-ablation", committed_runs_dir())
+    reading = next(c.source for c in nbformat.read(REPO / "notebooks" / "02_lightest.ipynb", as_version=4).cells
+                   if c.cell_type == "markdown" and c.source.startswith("**Reading them**"))
+    assert (summary["seeds"] == 3).all()
+    groups = [group for _, group in table.groupby(["model", "model_args"], sort=False)]  # rows in study order
+    assert "better, beyond the seeds' spread" in reading and summary["vs the first row"].iloc[3].endswith("better")
+    assert "every cell of *vs the row it changes* is within noise" in reading
+    assert all(cell.endswith("within noise") for cell in summary["vs the row it changes"].iloc[1:])
+
+    def mean_and_spread(group, column):
+        return group[column].mean(), group[column].std(ddof=1)
+
+    first_epoch = [mean_and_spread(g, "after epoch 1 (%)") for g in groups]
+    jump = first_epoch[1][0] - first_epoch[0][0]
+    assert "by several times either row's spread" in reading and jump > 3 * max(first_epoch[0][1], first_epoch[1][1])
+    assert all(abs(later[0] - earlier[0]) < jump for earlier, later in zip(first_epoch[1:], first_epoch[2:]))
+    assert "gives part of it back" in reading and first_epoch[3][0] < first_epoch[2][0]
+    gap = [mean_and_spread(g, "train - held-out, final (pp)") for g in groups]
+    for with_dropout, without in ((2, 1), (3, 4)):  # "clearly lower with dropout than without"
+        assert gap[without][0] - gap[with_dropout][0] > max(gap[without][1], gap[with_dropout][1])
+    strongest = [mean_and_spread(g, f"acc at noise {max(studies.STUDY_NOISE_STDS)} (%)") for g in groups]
+    assert "in the last column (the strongest noise)" in reading
+    assert all(strongest[0][0] - other[0] > max(strongest[0][1], other[1]) for other in strongest[1:])
+    middle = [mean_and_spread(g, "acc at noise 0.2 (%)") for g in groups]
+    assert "they overlap for the dropout row" in reading and middle[0][0] - middle[2][0] <= max(middle[0][1],
+                                                                                                middle[2][1])
