@@ -116,9 +116,9 @@ def _frontier_ideas() -> list[TrainConfig]:
 
 
 def _augment_strength_study() -> list[TrainConfig]:
-    """SuperLight with milder affine augmentation. The frontier's small nets end with their running train accuracy
-    (on augmented images) at or below test accuracy, i.e. they under-fit the augmented data, so weaker augmentation
-    might lift clean accuracy. Strength 1 is the standard recipe (the noise study's noise-free runs)."""
+    """SuperLight with milder affine augmentation. The frontier's smallest nets end with their running train
+    accuracy (on augmented images) below test accuracy; if that is under-fitting, weaker augmentation might lift
+    clean accuracy. Strength 1 is the standard recipe (the noise study's noise-free runs)."""
     return _variants(TrainConfig(model="superlight", validation=True),
                      [{}, {"augment_strength": 0.75}, {"augment_strength": 0.5}])
 

@@ -6,8 +6,6 @@ Nothing here touches the disk: `runs.train` wraps `fit` with the run record (fol
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import sys
 import time
@@ -40,22 +38,6 @@ def pick_device(name: str = "auto") -> torch.device:
     if device.type == "mps" and not mps:
         raise ConfigError(f"device={name!r} is invalid: MPS is not available here (use device='auto' or 'cpu')")
     return device
-
-
-def keep_freed_memory() -> bool:
-    """Have glibc's malloc keep freed memory for reuse (process-wide) rather than hand it back to the OS.
-
-    A CPU training step allocates and frees activations of a few MB each. By default glibc returns such blocks
-    to the OS (mmap/trim), so every step page-faults them in again: about 2,000 faults per SuperLight step, a
-    1.2x slower step (benchmarks/train_speed.py). The heap then stays at the run's peak size. Returns whether
-    the setting took (False off glibc, where this does nothing).
-    """
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name and sys.platform.startswith("linux") else None
-    if libc is None or not hasattr(libc, "mallopt"):
-        return False
-    m_trim_threshold, m_mmap_threshold, limit = -1, -3, 1 << 30
-    return bool(libc.mallopt(m_mmap_threshold, limit) and libc.mallopt(m_trim_threshold, limit))
 
 
 def progress_style() -> str:
@@ -223,8 +205,6 @@ def fit(config: TrainConfig, train: TensorSplit, test: TensorSplit, state: Train
     `stop_after` ends after that many epochs, as a kill would.
     """
     device = train.images.device
-    if device.type == "cpu":
-        keep_freed_memory()
     state = state or TrainState.new(config, steps_per_epoch(len(train), config.batch_size), device)
     last_epoch = config.epochs if stop_after is None else min(config.epochs, len(state.history) + stop_after)
     with deterministic(device):

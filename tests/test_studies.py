@@ -162,3 +162,23 @@ def test_an_ablation_row_is_judged_against_the_row_it_changes_one_thing_of():
     assert list(first_missing.columns[2:5]) == ["parameters", "seeds", "final acc (%)"]  # the first row not run
     assert list(first_missing["parameters"]) == ["", 4009, 4023, ""]  # ints, not 4009.0
     assert "vs the row it changes" not in studies.summarize(table, keys).columns
+
+
+def test_the_readmes_augment_strength_decision_holds_for_the_committed_runs():
+    """README: both milder strengths land within noise of the standard one, their means below it; their train -
+    held-out gap exceeds strength 1's beyond the spread, the two milder ones within noise of each other, and
+    strength 1's gap is within noise of zero."""
+    from mnist_lib.runs import committed_runs_dir
+
+    summary = studies.study_summary("augment-strength", committed_runs_dir())
+    table = studies.study_table("augment-strength", committed_runs_dir())
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert "both milder rows land within noise of the standard one (their means slightly below it)" in readme
+    assert "while the two milder strengths differ within noise" in readme
+    assert list(summary["seeds"]) == [3, 3, 3]
+    assert all(cell.startswith("-") and cell.endswith("within noise") for cell in summary["vs the first row"][1:])
+    gaps = table.groupby("augment_strength", sort=False)["train - held-out, final (pp)"]
+    (standard, standard_std), *milder = zip(gaps.mean(), gaps.std(), strict=True)
+    assert list(gaps.mean().index) == [1.0, 0.75, 0.5] and abs(standard) <= standard_std
+    assert all(mean - standard > max(std, standard_std) for mean, std in milder)
+    assert abs(milder[0][0] - milder[1][0]) <= max(milder[0][1], milder[1][1])

@@ -50,6 +50,15 @@ def test_fit_alone_writes_nothing_and_reports_each_epoch(tmp_path, small_train, 
     assert len(state.history) == 2 and list(tmp_path.iterdir()) == []
 
 
+def test_an_epoch_augments_with_the_configs_strength(small_train, small_test, monkeypatch):
+    from mnist_lib import training
+
+    used = []
+    monkeypatch.setattr(training, "augment_batch", lambda images, generator, augment: used.append(augment) or images)
+    fit(TrainConfig(**{**QUICK, "epochs": 1, "augment_strength": 0.5}), small_train, small_test, progress=False)
+    assert used and all(augment.degrees == 3.5 and augment.translate == 0.035 for augment in used)
+
+
 def test_logged_learning_rates_are_the_ones_each_epoch_trained_with(small_train, small_test):
     config = TrainConfig(**QUICK)
     state = fit(config, small_train, small_test, progress=False)
