@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from .data import AugmentConfig
 from .errors import ConfigError
 from .models import MODELS, create_model
 
@@ -67,10 +68,9 @@ class TrainConfig:
                                   lambda value: _is_number(value) and value >= 0)
     augment: bool = setting(True, "random affine augmentation of every training batch", "True or False",
                             lambda value: isinstance(value, bool))
-    augment_strength: float = setting(1.0, "scale of the random affine ranges when augment is on; at 1: rotation "
-                                      "up to 7 degrees, shift up to 7 percent of the side, zoom 0.95-1.05, shear up "
-                                      "to 5 degrees; 0.5 halves each (erasing and pixel noise are not scaled)",
-                                      "a number in (0, 2]",
+    augment_strength: float = setting(1.0, "scale of the random affine ranges when augment is on; at 1: "
+                                      f"{AugmentConfig().describe_affine()}; 0.5 halves each (erasing and pixel "
+                                      "noise are not scaled)", "a number in (0, 2]",
                                       lambda value: _is_number(value) and 0 < value <= 2)
     label_smoothing: float = setting(0.0, "label smoothing of the training loss (evaluation loss stays plain)",
                                      "a number in [0, 1)", lambda value: _is_number(value) and 0 <= value < 1)

@@ -145,6 +145,11 @@ class AugmentConfig:
     noise_std: float = 0.0  # each image's Gaussian pixel-noise std is drawn from U(0, noise_std) ...
     noise_prob: float = 1.0  # ... for this share of the images (the others stay clean)
 
+    def describe_affine(self) -> str:
+        """The affine ranges in words, e.g. for help texts."""
+        return (f"rotation up to {self.degrees:g} degrees, shift up to {self.translate * 100:g} percent of the side, "
+                f"zoom {self.scale[0]:g}-{self.scale[1]:g}, shear up to {self.shear:g} degrees")
+
     def scaled(self, strength: float) -> AugmentConfig:
         """The affine ranges (rotation, shift, zoom, shear) times `strength`; erasing and noise unchanged."""
         if strength == 1:

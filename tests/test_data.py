@@ -138,3 +138,8 @@ def test_augment_strength_scales_the_affine_ranges_only():
         return (matrices - torch.tensor([[1.0, 0, 0], [0, 1, 0]])).abs().mean().item()
 
     assert spread(half) == pytest.approx(spread(standard) / 2, rel=0.05)
+
+
+def test_the_affine_ranges_read_in_words_without_percent_signs():  # argparse help text formats % itself
+    words = AugmentConfig().describe_affine()
+    assert words == "rotation up to 7 degrees, shift up to 7 percent of the side, zoom 0.95-1.05, shear up to 5 degrees"
