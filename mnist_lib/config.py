@@ -24,7 +24,7 @@ MODEL_RECIPES: dict[str, dict] = {}
 NO_RECIPE = {"noise_std": 0.0, "noise_prob": 1.0}  # ... and for a model without one
 # Settings added after runs were recorded, with the value that reproduces what those runs did.
 BEFORE_SETTING = {"noise_std": 0.0, "noise_prob": 1.0, "validation": False, "label_smoothing": 0.0,
-                  "augment_strength": 1.0}
+                  "augment_strength": 1.0, "ema_decay": 0.0}
 
 
 def is_device_name(value) -> bool:
@@ -74,6 +74,10 @@ class TrainConfig:
                                       lambda value: _is_number(value) and 0 < value <= 2)
     label_smoothing: float = setting(0.0, "label smoothing of the training loss (evaluation loss stays plain)",
                                      "a number in [0, 1)", lambda value: _is_number(value) and 0 <= value < 1)
+    ema_decay: float = setting(0.0, "decay of a moving average of the weights, updated after every step (warmed up "
+                               "as min(decay, (1 + step) / (10 + step))); the average is what is evaluated and saved. "
+                               "0: off", "0 or a number in [0.9, 1)",
+                               lambda value: _is_number(value) and (value == 0 or 0.9 <= value < 1))
     erase_prob: float = setting(0.0, "probability of random erasing per training image (with augment)",
                                 "a probability in [0, 1]", lambda value: _is_number(value) and 0 <= value <= 1)
     noise_std: float | None = setting(None, "Gaussian pixel noise on training images (with augment), each one's std "

@@ -116,9 +116,10 @@ def summarize(history: list[dict]) -> dict:
 
 
 def format_epoch(row: dict, epochs: int, split: str = "test") -> str:
+    trained = f" (trained weights {row['trained_weights_test_acc']:.2f}%)" if "trained_weights_test_acc" in row else ""
     return (
         f"epoch {row['epoch']:2d}/{epochs} | train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f}% "
-        f"| {split} loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}% "
+        f"| {split} loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}%{trained} "
         f"| lr {row['lr_start']:.5f}->{row['lr_end']:.5f} | {row['seconds']:.1f}s"
     )
 
@@ -305,7 +306,7 @@ def train(
         run.test_logits = test_logits
 
     fit(config, train_split, test_split, state, on_epoch=record, stop_after=stop_after, progress=verbose)
-    run.model = state.model.eval()
+    run.model = state.evaluated.eval()
     if run.test_logits is None:
         run.test_logits = logits(run.model, test_split)
     run.test_labels = test_split.labels

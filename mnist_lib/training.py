@@ -6,6 +6,7 @@ Nothing here touches the disk: `runs.train` wraps `fit` with the run record (fol
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import sys
 import time
@@ -115,28 +116,56 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
+@torch.no_grad()
+def update_average(average: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """average <- d * average + (1 - d) * model, weights and BatchNorm statistics alike, with d = min(decay,
+    (1 + step) / (10 + step)): the warm-up keeps the first epochs' average from holding on to the initial weights.
+    (Not torch.optim.swa_utils.AveragedModel: it reads its step counter back from the device on every update,
+    a host sync per batch on a GPU, and has no warm-up.) `step` counts optimiser steps so far, a host integer."""
+    d = min(decay, (1 + step) / (10 + step))
+    for averaged, current in zip([*average.parameters(), *average.buffers()], [*model.parameters(), *model.buffers()],
+                                 strict=True):
+        if averaged.is_floating_point():
+            averaged.lerp_(current, 1 - d)
+        else:  # BatchNorm's batch counter
+            averaged.copy_(current)
+
+
 @dataclass
 class TrainState:
-    """Everything a run needs to continue: weights, optimiser, schedule and the history so far."""
+    """Everything a run needs to continue: weights, optimiser, schedule, the history so far and, with
+    config.ema_decay, the moving average of the weights (`average`), which is what gets evaluated and saved."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     history: list[dict] = field(default_factory=list)
+    average: nn.Module | None = None
 
     @classmethod
     def new(cls, config: TrainConfig, steps: int, device: torch.device) -> TrainState:
         """Fresh weights (from config.seed), optimiser and a schedule of `steps` per epoch."""
         torch.manual_seed(config.seed)
         model = create_model(config.model, **config.model_args).to(device)
-        return cls(model, *make_optimizer(model, config, steps))
+        average = copy.deepcopy(model).requires_grad_(False) if config.ema_decay else None
+        return cls(model, *make_optimizer(model, config, steps), average=average)
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """The weights a run reports and saves: the moving average if there is one, else the trained weights."""
+        return self.model if self.average is None else self.average
 
     def state_dict(self) -> dict:
-        return {"state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        """'state_dict' holds the evaluated weights (what evaluate and predict load); with an average, the trained
+        weights go in 'trained_state_dict' (what resuming continues from)."""
+        trained = {} if self.average is None else {"trained_state_dict": self.model.state_dict()}
+        return {"state_dict": self.evaluated.state_dict(), **trained, "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "history": self.history}
 
     def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["state_dict"])
+        self.evaluated.load_state_dict(state["state_dict"])
+        if self.average is not None:
+            self.model.load_state_dict(state["trained_state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.history = list(state["history"])
@@ -187,6 +216,8 @@ def train_one_epoch(state: TrainState, train: TensorSplit, config: TrainConfig, 
             lr_end = optimizer.param_groups[0]["lr"]
             optimizer.step()
             scheduler.step()
+            if state.average is not None:
+                update_average(state.average, model, config.ema_decay, scheduler.last_epoch)
             loss_sum += loss.detach() * len(labels)
             correct += (outputs.argmax(1) == labels).sum()
             bar.update()
@@ -213,7 +244,10 @@ def fit(config: TrainConfig, train: TensorSplit, test: TensorSplit, state: Train
             torch.manual_seed(epoch_seed(config.seed, epoch))  # dropout
             generator = torch.Generator(device=device).manual_seed(epoch_seed(config.seed, epoch))  # order, augment
             trained = train_one_epoch(state, train, config, generator, f"epoch {epoch}/{config.epochs}", progress)
-            test_logits = logits(state.model, test)
+            test_logits = logits(state.evaluated, test)
+            # With an average, the trained weights' own accuracy too: the average's gain, measured within the run.
+            trained_weights = ({} if state.average is None else
+                               {"trained_weights_test_acc": accuracy(logits(state.model, test), test.labels)})
             state.history.append({
                 "epoch": epoch,
                 "train_loss": trained["train_loss"],
@@ -222,6 +256,7 @@ def fit(config: TrainConfig, train: TensorSplit, test: TensorSplit, state: Train
                 "test_acc": accuracy(test_logits, test.labels),
                 "lr_start": trained["lr_start"],
                 "lr_end": trained["lr_end"],
+                **trained_weights,
                 "seconds": time.perf_counter() - started,
             })
             if on_epoch:

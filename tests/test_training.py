@@ -257,3 +257,50 @@ def test_progress_bars_are_widgets_only_where_a_front_end_shows_them(monkeypatch
     assert progress_style() == "widget"  # JupyterLab
     monkeypatch.setenv("TQDM_DISABLE", "1")
     assert progress_style() == "none"
+
+
+def test_moving_average_warms_up_then_follows_its_decay():
+    from mnist_lib.training import update_average
+
+    average, model = torch.nn.BatchNorm1d(2), torch.nn.BatchNorm1d(2)
+    with torch.no_grad():
+        average.weight.fill_(0.0)
+        model.weight.fill_(1.0)
+        model.num_batches_tracked.fill_(5)
+    update_average(average, model, decay=0.99, step=0)  # warm-up: d = 1/10
+    assert torch.allclose(average.weight, torch.full((2,), 0.9))
+    assert average.num_batches_tracked.item() == 5  # integer buffers are copied, not averaged
+    update_average(average, model, decay=0.99, step=10_000)  # past the warm-up: d = decay
+    assert torch.allclose(average.weight, torch.full((2,), 0.9 + 0.1 * 0.01))
+
+
+def test_a_run_with_a_moving_average_reports_and_saves_the_average(tmp_path, small_train, small_test):
+    config = TrainConfig(**{**QUICK, "epochs": 1, "ema_decay": 0.99})
+    run = train(config, train_split=small_train, test_split=small_test, runs_dir=tmp_path, verbose=False)
+    state = load_checkpoint(run.checkpoint)
+    restored = model_from_checkpoint(state)
+    from mnist_lib.training import accuracy, logits
+
+    assert accuracy(logits(restored, small_test), small_test.labels) == run.history[-1]["test_acc"]
+    assert not torch.equal(state["state_dict"]["head.1.weight"], state["trained_state_dict"]["head.1.weight"])
+    trained = model_from_checkpoint({**state, "state_dict": state["trained_state_dict"]})
+    assert accuracy(logits(trained, small_test), small_test.labels) == run.history[-1]["trained_weights_test_acc"]
+    assert "trained weights" in (run.run_dir / TRAIN_LOG).read_text()
+
+
+def test_resume_with_a_moving_average_equals_uninterrupted_run(tmp_path, small_train, small_test):
+    splits = dict(train_split=small_train, test_split=small_test, verbose=False)
+    config = TrainConfig(**{**QUICK, "epochs": 2, "ema_decay": 0.99})
+    whole = train(config, runs_dir=tmp_path / "a", **splits)
+    part = train(config, runs_dir=tmp_path / "b", stop_after=1, **splits)
+    resumed = train(resume=part.checkpoint, **splits)
+    assert without_timing(resumed.history) == without_timing(whole.history)
+    for key in ("state_dict", "trained_state_dict"):
+        finished, again = load_checkpoint(whole.checkpoint)[key], load_checkpoint(resumed.checkpoint)[key]
+        assert all(torch.equal(finished[name], again[name]) for name in finished), key
+
+
+@pytest.mark.parametrize("decay", [0.5, 1.0, -0.1, True])
+def test_ema_decay_outside_its_range_is_refused(decay):
+    with pytest.raises(ConfigError, match="ema_decay"):
+        TrainConfig(ema_decay=decay).validate()
