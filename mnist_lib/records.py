@@ -380,6 +380,7 @@ README_BLOCKS = {
     "frontier-ideas": partial(study_block, "frontier-ideas"),
     "augment-strength": partial(study_block, "augment-strength"),
     "lightest-ablation": partial(study_block, "lightest-ablation"),
+    "ema": partial(study_block, "ema"),
 }
 
 

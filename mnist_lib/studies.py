@@ -326,10 +326,10 @@ def summarize(table: pd.DataFrame, keys: list[tuple[str, ...]], steps: tuple[int
         if fit:
             row["after epoch 1 (%)"] = mean_std(group["after epoch 1 (%)"])
             row["train - held-out, final (pp)"] = mean_std(group["train - held-out, final (pp)"])
-        if "trained weights, final acc (%)" in group:
-            row["trained weights, final acc (%)"] = mean_std(group["trained weights, final acc (%)"])
-            row["trained weights, worst last-3 min (%)"] = f"{group['trained weights, last-3 min (%)'].min():.2f}"
-        rows.append({**row, "worst last-3 min (%)": f"{group['last-3 min (%)'].min():.2f}",
+        averaged = {"trained weights, final acc (%)": mean_std(group["trained weights, final acc (%)"]),
+                    "trained weights, worst last-3 min (%)": f"{group['trained weights, last-3 min (%)'].min():.2f}"
+                    } if "trained weights, final acc (%)" in group else {}
+        rows.append({**row, "worst last-3 min (%)": f"{group['last-3 min (%)'].min():.2f}", **averaged,
                      **{column: mean_std(group[column]) for column in noisy}})
     return pd.DataFrame(rows).fillna("")
 

@@ -78,6 +78,11 @@ def test_checkpoint_reproduces_its_accuracy_clean_and_under_noise(metrics, data_
     assert metrics["noise"][0.0] == pytest.approx(metrics["summary"]["final_test_acc"], abs=1e-6)
     noisy = robustness.noise_robustness(model, held_out, stds=(0.2,))["accuracy"].item()
     assert noisy == pytest.approx(metrics["noise"][0.2], abs=1e-6)
+    state = load_checkpoint(Path(metrics["path"]) / CHECKPOINT)
+    if "trained_state_dict" in state:  # evaluated through a moving average: the trained weights' accuracy too
+        trained = model_from_checkpoint({**state, "state_dict": state["trained_state_dict"]})
+        assert evaluate(trained, held_out)["accuracy"] == pytest.approx(
+            metrics["history"][-1]["trained_weights_test_acc"], abs=1e-6)
 
 
 def test_the_series_holds_complete_standard_runs_once_each():

@@ -182,3 +182,27 @@ def test_the_readmes_augment_strength_decision_holds_for_the_committed_runs():
     assert list(gaps.mean().index) == [1.0, 0.75, 0.5] and abs(standard) <= standard_std
     assert all(mean - standard > max(std, standard_std) for mean, std in milder)
     assert abs(milder[0][0] - milder[1][0]) <= max(milder[0][1], milder[1][1])
+
+
+def test_the_readmes_recipe_decision_holds_for_the_committed_runs():
+    """README: every recipe variant with three seeds is within noise of the baseline, the per-seed differences point
+    both ways, worst last-3 minima stay within a few hundredths (0.05) of the baseline's, the combined row is within
+    noise of either change alone, and both larger-learning-rate rows have a smaller spread than the baseline."""
+    from mnist_lib.runs import committed_runs_dir
+
+    summary = studies.study_summary("superlight-recipe", committed_runs_dir())
+    table = studies.study_table("superlight-recipe", committed_runs_dir())
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert "land within noise of the baseline and of either change alone" in readme
+    three = summary[summary["seeds"] == 3]
+    assert len(three) == 4 and all(cell.endswith("within noise") for cell in three["vs the first row"][1:])
+    worst = three["worst last-3 min (%)"].astype(float)
+    assert (abs(worst - worst.iloc[0]) <= 0.05).all()
+    final = table[table["label_smoothing"] == 0.0].pivot_table(index="seed", columns=["batch_size", "lr"],
+                                                                 values="final acc (%)")
+    baseline, combined = final[(128, 0.01)], final[(64, 0.02)]
+    differences = final.sub(baseline, axis=0).drop(columns=[(128, 0.01)])
+    assert ((differences > 0).any() & (differences < 0).any()).all()  # each variant: some seeds up, some down
+    for alone in ((128, 0.02), (64, 0.01)):
+        assert studies.versus(combined, final[alone]).endswith("within noise")
+    assert final[(128, 0.02)].std() < baseline.std() and combined.std() < baseline.std()
