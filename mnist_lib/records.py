@@ -381,6 +381,7 @@ README_BLOCKS = {
     "augment-strength": partial(study_block, "augment-strength"),
     "lightest-ablation": partial(study_block, "lightest-ablation"),
     "ema": partial(study_block, "ema"),
+    "superlight-ablation": partial(study_block, "superlight-ablation"),
 }
 
 

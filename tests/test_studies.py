@@ -206,3 +206,27 @@ def test_the_readmes_recipe_decision_holds_for_the_committed_runs():
     for alone in ((128, 0.02), (64, 0.01)):
         assert studies.versus(combined, final[alone]).endswith("within noise")
     assert final[(128, 0.02)].std() < baseline.std() and combined.std() < baseline.std()
+
+
+def test_the_readmes_moving_average_decision_holds_for_the_committed_runs():
+    """README: in every run the average ends within a few hundredths (0.05) of its own trained weights, final and
+    worst of the last 3; it is within noise of the baseline; in the middle of training it is far ahead (> 0.1)."""
+    from mnist_lib.runs import committed_runs_dir
+
+    summary = studies.study_summary("ema", committed_runs_dir())
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert "ends within a few hundredths of a point of its own trained weights" in readme
+    assert list(summary["seeds"]) == [3, 3] and summary["vs the first row"][1].endswith("within noise")
+    ema_runs = studies.study_runs("ema", committed_runs_dir())
+    baseline = {m["config"]["seed"]: m for m in ema_runs if not m["config"].get("ema_decay")}
+    averaged = [m for m in ema_runs if m["config"].get("ema_decay")]
+    assert len(averaged) == 3 and len(baseline) == 3
+    for metrics in averaged:
+        history = metrics["history"]
+        # The average does not touch training: the trained weights are the baseline run of that seed, digit for digit.
+        assert [row["trained_weights_test_acc"] for row in history] == [
+            row["test_acc"] for row in baseline[metrics["config"]["seed"]]["history"]]
+        average = [row["test_acc"] for row in history]
+        trained = [row["trained_weights_test_acc"] for row in history]
+        assert abs(average[-1] - trained[-1]) <= 0.05 and abs(min(average[-3:]) - min(trained[-3:])) <= 0.05
+        assert max(a - t for a, t in zip(average[:10], trained[:10], strict=True)) > 0.1
