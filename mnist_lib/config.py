@@ -74,9 +74,10 @@ class TrainConfig:
                                       lambda value: _is_number(value) and 0 < value <= 2)
     label_smoothing: float = setting(0.0, "label smoothing of the training loss (evaluation loss stays plain)",
                                      "a number in [0, 1)", lambda value: _is_number(value) and 0 <= value < 1)
-    ema_decay: float = setting(0.0, "decay of a moving average of the weights, updated after every step (warmed up "
-                               "as min(decay, (1 + step) / (10 + step))); the average is what is evaluated and saved. "
-                               "0: off", "0 or a number in [0.9, 1)",
+    ema_decay: float = setting(0.0, "decay of a moving average of the weights, updated after every step and warmed up "
+                               "as min(decay, (1 + step) / (10 + step)), which reaches 0.998 only after about 4,500 "
+                               "steps; the average is what is evaluated and saved as the run's weights (the trained "
+                               "weights are kept for resuming). 0: off", "0 or a number in [0.9, 1)",
                                lambda value: _is_number(value) and (value == 0 or 0.9 <= value < 1))
     erase_prob: float = setting(0.0, "probability of random erasing per training image (with augment)",
                                 "a probability in [0, 1]", lambda value: _is_number(value) and 0 <= value <= 1)

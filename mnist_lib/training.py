@@ -121,7 +121,8 @@ def update_average(average: nn.Module, model: nn.Module, decay: float, step: int
     """average <- d * average + (1 - d) * model, weights and BatchNorm statistics alike, with d = min(decay,
     (1 + step) / (10 + step)): the warm-up keeps the first epochs' average from holding on to the initial weights.
     (Not torch.optim.swa_utils.AveragedModel: it reads its step counter back from the device on every update,
-    a host sync per batch on a GPU, and has no warm-up.) `step` counts optimiser steps so far, a host integer."""
+    a host sync per batch on a GPU, and has no warm-up.) `step` counts optimiser steps so far, a host integer
+    (train_one_epoch passes the scheduler's count, which a resumed run restores)."""
     d = min(decay, (1 + step) / (10 + step))
     for averaged, current in zip([*average.parameters(), *average.buffers()], [*model.parameters(), *model.buffers()],
                                  strict=True):
@@ -144,7 +145,8 @@ class TrainState:
 
     @classmethod
     def new(cls, config: TrainConfig, steps: int, device: torch.device) -> TrainState:
-        """Fresh weights (from config.seed), optimiser and a schedule of `steps` per epoch."""
+        """Fresh weights (from config.seed), optimiser, a schedule of `steps` per epoch and, with config.ema_decay,
+        the moving average (starting as a copy of the weights)."""
         torch.manual_seed(config.seed)
         model = create_model(config.model, **config.model_args).to(device)
         average = copy.deepcopy(model).requires_grad_(False) if config.ema_decay else None
@@ -246,8 +248,8 @@ def fit(config: TrainConfig, train: TensorSplit, test: TensorSplit, state: Train
             trained = train_one_epoch(state, train, config, generator, f"epoch {epoch}/{config.epochs}", progress)
             test_logits = logits(state.evaluated, test)
             # With an average, the trained weights' own accuracy too: the average's gain, measured within the run.
-            trained_weights = ({} if state.average is None else
-                               {"trained_weights_test_acc": accuracy(logits(state.model, test), test.labels)})
+            trained_weights_acc = ({} if state.average is None else
+                                   {"trained_weights_test_acc": accuracy(logits(state.model, test), test.labels)})
             state.history.append({
                 "epoch": epoch,
                 "train_loss": trained["train_loss"],
@@ -256,7 +258,7 @@ def fit(config: TrainConfig, train: TensorSplit, test: TensorSplit, state: Train
                 "test_acc": accuracy(test_logits, test.labels),
                 "lr_start": trained["lr_start"],
                 "lr_end": trained["lr_end"],
-                **trained_weights,
+                **trained_weights_acc,
                 "seconds": time.perf_counter() - started,
             })
             if on_epoch:

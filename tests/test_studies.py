@@ -187,7 +187,7 @@ def test_the_readmes_augment_strength_decision_holds_for_the_committed_runs():
 def test_the_readmes_recipe_decision_holds_for_the_committed_runs():
     """README: every recipe variant with three seeds is within noise of the baseline, the per-seed differences point
     both ways, worst last-3 minima stay within a few hundredths (0.05) of the baseline's, the combined row is within
-    noise of either change alone, and both larger-learning-rate rows have a smaller spread than the baseline."""
+    noise of either change alone, and both larger-learning-rate rows have a much smaller spread (under half)."""
     from mnist_lib.runs import committed_runs_dir
 
     summary = studies.study_summary("superlight-recipe", committed_runs_dir())
@@ -205,7 +205,7 @@ def test_the_readmes_recipe_decision_holds_for_the_committed_runs():
     assert ((differences > 0).any() & (differences < 0).any()).all()  # each variant: some seeds up, some down
     for alone in ((128, 0.02), (64, 0.01)):
         assert studies.versus(combined, final[alone]).endswith("within noise")
-    assert final[(128, 0.02)].std() < baseline.std() and combined.std() < baseline.std()
+    assert final[(128, 0.02)].std() < baseline.std() / 2 and combined.std() < baseline.std() / 2
 
 
 def test_the_readmes_moving_average_decision_holds_for_the_committed_runs():
@@ -229,4 +229,4 @@ def test_the_readmes_moving_average_decision_holds_for_the_committed_runs():
         average = [row["test_acc"] for row in history]
         trained = [row["trained_weights_test_acc"] for row in history]
         assert abs(average[-1] - trained[-1]) <= 0.05 and abs(min(average[-3:]) - min(trained[-3:])) <= 0.05
-        assert max(a - t for a, t in zip(average[:10], trained[:10], strict=True)) > 0.1
+        assert max(a - t for a, t in zip(average[:10], trained[:10], strict=True)) > 1.0

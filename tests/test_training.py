@@ -266,12 +266,14 @@ def test_moving_average_warms_up_then_follows_its_decay():
     with torch.no_grad():
         average.weight.fill_(0.0)
         model.weight.fill_(1.0)
+        model.running_mean.fill_(3.0)  # the average's starts at 0
         model.num_batches_tracked.fill_(5)
-    update_average(average, model, decay=0.99, step=0)  # warm-up: d = 1/10
-    assert torch.allclose(average.weight, torch.full((2,), 0.9))
+    update_average(average, model, decay=0.99, step=1)  # warm-up: d = 2/11
+    assert torch.allclose(average.weight, torch.full((2,), 9 / 11))
+    assert torch.allclose(average.running_mean, torch.full((2,), 3 * 9 / 11))  # BatchNorm statistics averaged too
     assert average.num_batches_tracked.item() == 5  # integer buffers are copied, not averaged
     update_average(average, model, decay=0.99, step=10_000)  # past the warm-up: d = decay
-    assert torch.allclose(average.weight, torch.full((2,), 0.9 + 0.1 * 0.01))
+    assert torch.allclose(average.weight, torch.full((2,), 9 / 11 + 2 / 11 * 0.01))
 
 
 def test_a_run_with_a_moving_average_reports_and_saves_the_average(tmp_path, small_train, small_test):
