@@ -364,3 +364,14 @@ def test_notebook_02s_reading_of_its_ablation_holds_for_the_committed_runs():
     middle = [mean_and_spread(g, "acc at noise 0.2 (%)") for g in groups]
     assert "they overlap for the dropout row" in reading and middle[0][0] - middle[2][0] <= max(middle[0][1],
                                                                                                 middle[2][1])
+
+
+def test_notebook_03s_committed_series_is_the_record_now():
+    """nbval (lax) re-executes 03 without comparing its outputs, so its committed series table and headline are
+    checked here against the committed series: a series that changed since 03 ran shows up as a failure."""
+    from mnist_lib import records
+
+    text = outputs_text(nbformat.read(REPO / "notebooks" / "03_superlight.ipynb", as_version=4))
+    assert records.headline() in text
+    for _, row in records.series_table(records.series_runs()).iterrows():
+        assert f"{row['final-epoch test acc (%)']}" in text and f"{row['seeds meeting it']}" in text
