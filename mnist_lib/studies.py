@@ -129,9 +129,8 @@ def _augment_strength_study() -> list[TrainConfig]:
 def _ema_study() -> list[TrainConfig]:
     """SuperLight evaluated through a moving average of its weights (decay 0.998, an average over about 500 steps;
     the warm-up holds it lower until about step 4,500, epoch 12 of 15), against the standard recipe (the noise
-    study's noise-free runs). SuperLight's
-    held-out accuracy still climbs through the last epochs as the learning rate anneals; an average of the
-    weights could reach that level earlier, which is what the last-3-epochs target needs."""
+    study's noise-free runs). SuperLight's held-out accuracy still climbs through the last epochs as the learning
+    rate anneals; an average of the weights could reach that level earlier, which the last-3-epochs target needs."""
     return _variants(TrainConfig(model="superlight", validation=True), [{}, {"ema_decay": 0.998}])
 
 
@@ -255,9 +254,11 @@ def study_table(name: str, root: str | os.PathLike | None = None) -> pd.DataFram
     rows = []
     for m, (_, config) in zip(runs, settings.iterrows(), strict=True):
         s = m["summary"]
-        trained = [row.get("trained_weights_test_acc") for row in m["history"]]
-        paired = {} if name not in AVERAGE_STUDIES else dict.fromkeys(PAIRED) if trained[-1] is None else {
-            PAIRED[0]: s["final_test_acc"] - trained[-1], PAIRED[1]: s["last3_min"] - min(trained[-3:])}
+        paired = {}
+        if name in AVERAGE_STUDIES:  # blank (None) for a run without an average
+            trained = [row.get("trained_weights_test_acc") for row in m["history"]]
+            paired = dict.fromkeys(PAIRED) if trained[-1] is None else {
+                PAIRED[0]: s["final_test_acc"] - trained[-1], PAIRED[1]: s["last3_min"] - min(trained[-3:])}
         rows.append({**{c: _shown(config[c]) for c in varying}, "seed": config["seed"],
                      "parameters": m["parameters"], "final acc (%)": s["final_test_acc"],
                      "last-3 min (%)": s["last3_min"], **paired,
