@@ -304,7 +304,7 @@ def noise_test_table(root: str | Path | None = None) -> pd.DataFrame:
         clean_ok = sum(meets_target(m) for m in members)
         both_ok = sum(meets_target(m) and holds_noise_aims(m["noise"]) for m in members)
         row["seeds meeting 99.4% clean"] = f"{clean_ok} of {len(members)}"
-        row["... and both noise aims"] = f"{both_ok} of {len(members)}"
+        row["seeds meeting 99.4% clean and both noise aims"] = f"{both_ok} of {len(members)}"
         rows.append(row)
     return pd.DataFrame(rows)
 
