@@ -148,6 +148,16 @@ def test_a_run_is_labelled_apart_from_the_committed_series_and_judged_against_it
     assert "fewer than 2 seeds" in difference_from_series(_metrics("y", 2, 99.0, 99.0, model="light"), series)
 
 
+def test_a_runs_results_table_names_the_cpu_kind_its_wall_time_was_measured_on():
+    from mnist_lib.notebook import run_summary
+
+    metrics = {**_full_metrics("superlight", 1, True, [99.0, 99.4, 99.5], 99.3, 4994), "wall_seconds": 300.0}
+    on_cpu = run_summary({**metrics, "device": "cpu", "cpu_capability": "AVX2"})["value"]
+    assert on_cpu["device"] == "cpu (AVX2)" and on_cpu["wall time"] == "300 s (100.0 s/epoch)"
+    assert run_summary({**metrics, "device": "cuda", "cpu_capability": "AVX2"})["value"]["device"] == "cuda"
+    assert run_summary({**metrics, "device": "cpu"})["value"]["device"] == "cpu"  # recorded before the field
+
+
 def _full_metrics(model: str, seed: int, augment: bool, finals: list[float], train_acc: float,
                   parameters: int) -> dict:
     history = [{"epoch": i + 1, "test_acc": acc, "train_acc": train_acc, "train_loss": 0.03, "test_loss": 0.02}
@@ -182,8 +192,8 @@ def test_the_analysis_numbers_are_rendered_from_the_run_and_the_series_and_judge
     assert "99.45 ± 0.05% with against 99.31 ± 0.01% without, +0.14, better;" in text
     assert "**Against light, in the committed series with augmentation:** 6,858 parameters against 7,888 (1,030 " \
            "fewer, 13%)" in text and "+0.23, better" in text
-    assert "99.40% (of 3 seeds) against 99.20% (of 3); after the first epoch 98.20 ± 0.10% against 96.00 ± 0.00%, " \
-           "+2.20, better." in text
+    assert "99.40% (seed 2 of 3) against 99.20% (seed 1 of 3); after the first epoch 98.20 ± 0.10% against " \
+           "96.00 ± 0.00%, +2.20, better." in text
     assert text.endswith("`head` (Conv2d 10 -> 10 channels, 5x5), holds 2,510 of the 6,858 parameters (37%).")
     quick = {**fresh, "config": TrainConfig(model="lightest", seed=9, augment=False, epochs=4).to_dict()}
     quick_text = analysis_facts(quick, series)
