@@ -382,6 +382,7 @@ README_BLOCKS = {
     "lightest-ablation": partial(study_block, "lightest-ablation"),
     "ema": partial(study_block, "ema"),
     "superlight-ablation": partial(study_block, "superlight-ablation"),
+    "superlight-regularisation": partial(study_block, "superlight-regularisation"),
 }
 
 

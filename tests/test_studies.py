@@ -164,6 +164,17 @@ def test_an_ablation_row_is_judged_against_the_row_it_changes_one_thing_of():
     assert "vs the row it changes" not in studies.summarize(table, keys).columns
 
 
+def test_the_regularisation_study_changes_one_setting_per_row_and_reuses_the_ablations_dropout_runs():
+    configs = studies.study_configs("superlight-regularisation")
+    standard = TrainConfig(model="superlight", validation=True)
+    assert [(c.seed, c) for c in configs if c.seed == 1] == [
+        (1, standard), (1, replace(standard, augment_strength=1.5)),
+        (1, replace(standard, model="gapnet", model_args={"widths": [8, 8, 10, 10, 12, 10, 20], "dropout": 0.05}))]
+    assert {c.seed for c in configs} == {1, 2, 3} and len(configs) == 9
+    ablation = studies.study_configs("superlight-ablation")
+    assert [c for c in configs if c.model == "gapnet"] == [c for c in ablation if c.model_args.get("dropout")]
+
+
 def test_the_readmes_augment_strength_decision_holds_for_the_committed_runs():
     """README: both milder strengths land within noise of the standard one, their means below it; their train -
     held-out gap exceeds strength 1's beyond the spread, the two milder ones within noise of each other, and
