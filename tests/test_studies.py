@@ -195,10 +195,14 @@ def test_the_readmes_regularisation_decision_holds_for_the_committed_runs():
     worst = summary["worst last-3 min (%)"].astype(float)
     assert "narrows the seed spread and its worst seed's minimum over the last 3 epochs is a few hundredths" in readme
     assert stronger["final acc (%)"].std() < baseline["final acc (%)"].std() and 0 < worst[1] - worst[0] < 0.1
-    assert "ahead on one seed and behind on the other two" in readme
-    ahead = (stronger["final acc (%)"] - baseline["final acc (%)"]) > 0
-    assert sorted(ahead) == [False, False, True]
-    assert "Dropout's worst seed ends below the baseline's" in readme and worst[2] < worst[0]
+    assert ("its final accuracy is ahead on one seed (seed 2, the baseline's worst here) and behind on the other two, "
+            "and its minimum over the last 3 epochs is ahead on two seeds and behind on one") in readme
+    ahead = stronger["final acc (%)"] > baseline["final acc (%)"]
+    assert list(ahead[ahead].index) == [2] and len(ahead) == 3
+    assert baseline["final acc (%)"].idxmin() == baseline["last-3 min (%)"].idxmin() == 2
+    assert sorted(stronger["last-3 min (%)"] > baseline["last-3 min (%)"]) == [False, True, True]
+    assert "Dropout's worst seed ends a few hundredths below the baseline's, within noise" in readme
+    assert 0 < worst[0] - worst[2] < 0.1
     mildest = f"acc at noise {min(s for s in studies.STUDY_NOISE_STDS if s > 0)} (%)"
     assert dropout[mildest].mean() - baseline[mildest].mean() > max(dropout[mildest].std(),
                                                                     baseline[mildest].std())
