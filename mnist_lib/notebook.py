@@ -72,10 +72,16 @@ def run_summary(metrics: dict) -> pd.DataFrame:
         "final-epoch train accuracy (measured during the epoch)": f"{s['final_train_acc']:.2f}%",
         "train - test gap, final epoch (pp)": f"{s['final_train_acc'] - s['final_test_acc']:+.2f}",
         "wall time": f"{metrics['wall_seconds']:.0f} s ({metrics['wall_seconds'] / s['epochs_run']:.1f} s/epoch)",
-        "device": metrics["device"] + (f" ({metrics['cpu_capability']})" if metrics.get("cpu_capability")
-                                       and metrics["device"] == "cpu" else ""),  # wall time depends on it
+        "device": metrics["device"] + _device_kind(metrics),  # wall time depends on it
     }
     return pd.DataFrame({"value": rows})
+
+
+def _device_kind(metrics: dict) -> str:
+    """' (AVX2)' for a CPU run that recorded its kind, ' (NVIDIA H100 80GB HBM3)' for a GPU run that recorded its
+    name, else ''."""
+    kind = metrics.get("cpu_capability") if metrics["device"] == "cpu" else metrics.get("gpu")
+    return f" ({kind})" if kind else ""
 
 
 def _same_configuration(metrics: dict, series: list[dict]) -> list[dict]:

@@ -383,6 +383,8 @@ README_BLOCKS = {
     "ema": partial(study_block, "ema"),
     "superlight-ablation": partial(study_block, "superlight-ablation"),
     "superlight-regularisation": partial(study_block, "superlight-regularisation"),
+    "superlight-5k-ideas": partial(study_block, "superlight-5k-ideas"),
+    "superlight-smoothing-decay": partial(study_block, "superlight-smoothing-decay"),
 }
 
 

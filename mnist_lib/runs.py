@@ -58,9 +58,22 @@ def atomic_write(path: Path, payload: bytes) -> None:
     os.replace(tmp, path)
 
 
+def on_cpu(value):
+    """`value` (tensors, or dicts, lists and tuples of them) with every tensor moved to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(on_cpu(item) for item in value)
+    return value
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
+    """Written atomically, with CPU tensors: a GPU run's checkpoint loads on any machine with a plain
+    `torch.load(path, weights_only=True)` (resuming on a GPU moves it back)."""
     buffer = io.BytesIO()
-    torch.save(state, buffer)
+    torch.save(on_cpu(state), buffer)
     atomic_write(path, buffer.getvalue())
 
 
@@ -170,6 +183,11 @@ class Run:
         atomic_write(self.run_dir / METRICS, json.dumps(self.metrics, indent=2).encode())
 
 
+def device_record(device: torch.device) -> dict:
+    """The device as a run records it: its name and, on a GPU, the GPU's model (timings depend on both)."""
+    return {"device": str(device), **({"gpu": torch.cuda.get_device_name(device)} if device.type == "cuda" else {})}
+
+
 def _new_run(root: Path, config: TrainConfig, model: nn.Module, device: torch.device, train: TensorSplit,
              test: TensorSplit) -> Run:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -191,7 +209,7 @@ def _new_run(root: Path, config: TrainConfig, model: nn.Module, device: torch.de
         "model": config.model,
         "parameters": count_parameters(model),
         "config": config.to_dict(),
-        "device": str(device),
+        **device_record(device),
         "torch": str(torch.__version__),
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
@@ -213,7 +231,8 @@ def _resumed_run(checkpoint: Path, state: dict, config: TrainConfig, device: tor
     """The run folder of `checkpoint` with its record rebuilt from the checkpoint: metrics.json may lag it by an
     epoch after a kill, and train.log may lack the epoch lines (and the summary) the kill cut off."""
     run = Run(checkpoint.resolve().parent, {**state["metrics"], "history": state["history"]})
-    run.metrics.update(device=str(device), config=config.to_dict())  # the device may change on resume
+    run.metrics.pop("gpu", None)  # the device may change on resume
+    run.metrics.update(**device_record(device), config=config.to_dict())
     epochs = config.epochs
     log = run.run_dir / TRAIN_LOG
     lines = log.read_text().splitlines() if log.exists() else []

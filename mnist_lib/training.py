@@ -71,25 +71,29 @@ def steps_per_epoch(images: int, batch_size: int) -> int:
 
 @contextlib.contextmanager
 def deterministic(device: torch.device) -> Iterator[None]:
-    """Deterministic CUDA kernels for the duration of a run; the process's own settings are restored after.
+    """Deterministic, full-precision CUDA kernels for the duration of a run; the process's settings are restored.
 
     With warn_only, an operation that has no deterministic CUDA kernel warns instead of failing, and cuBLAS
     is only deterministic if CUBLAS_WORKSPACE_CONFIG is set before its first use (set here if absent, which
-    is too late once the process has used cuBLAS).
+    is too late once the process has used cuBLAS). cuDNN's TF32 convolutions (on by default on Ampere and newer)
+    are switched off: with them a GPU run's recorded accuracy can differ by an image from what its checkpoint
+    gives on a CPU (seen on an H100 in development).
     """
     if device.type != "cuda":
         yield
         return
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic, torch.backends.cudnn.allow_tf32)
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    torch.backends.cudnn.allow_tf32 = False
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[2], saved[3]
+        torch.backends.cudnn.allow_tf32 = saved[4]
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):

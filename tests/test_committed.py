@@ -18,6 +18,12 @@ REPO = Path(__file__).resolve().parents[1]
 RUNS = runs.list_runs(records.committed_runs_dir())
 
 
+def same_images(accuracy: float, recorded: float) -> bool:
+    """The same number of correctly classified images out of 10,000 (0.01 points each). Digits past that are
+    the float32 mean's rounding, which differs between a GPU and a CPU in the 7th digit."""
+    return round(accuracy * 100) == round(recorded * 100)
+
+
 def test_the_series_is_committed_with_and_without_augmentation():
     series = records.series_runs()
     assert {(m["model"], m["config"]["augment"]) for m in series} == {
@@ -31,7 +37,7 @@ def test_checkpoint_reproduces_recorded_accuracy(metrics, full_test):
     state = load_checkpoint(run_dir / CHECKPOINT)
     assert state["history"] == metrics["history"]
     result = evaluate(model_from_checkpoint(state), full_test)
-    assert result["accuracy"] == pytest.approx(metrics["summary"]["final_test_acc"], abs=1e-6)
+    assert same_images(result["accuracy"], metrics["summary"]["final_test_acc"])
     assert torch.load(run_dir / CHECKPOINT, weights_only=True)["parameters"] == metrics["parameters"]
     epoch_lines = [line for line in (run_dir / TRAIN_LOG).read_text().splitlines() if line.startswith("epoch ")]
     assert len(epoch_lines) == len(metrics["history"]) == metrics["config"]["epochs"]
@@ -74,15 +80,14 @@ def test_checkpoint_reproduces_its_accuracy_clean_and_under_noise(metrics, data_
     assert metrics.get("evaluated_on", "test") == ("validation" if config.validation else "test")
     _, held_out = run_splits(config, data_dir, download=False)
     model = runs.load_model(Path(metrics["path"]) / CHECKPOINT)
-    assert evaluate(model, held_out)["accuracy"] == pytest.approx(metrics["summary"]["final_test_acc"], abs=1e-6)
-    assert metrics["noise"][0.0] == pytest.approx(metrics["summary"]["final_test_acc"], abs=1e-6)
+    assert same_images(evaluate(model, held_out)["accuracy"], metrics["summary"]["final_test_acc"])
+    assert same_images(metrics["noise"][0.0], metrics["summary"]["final_test_acc"])
     noisy = robustness.noise_robustness(model, held_out, stds=(0.2,))["accuracy"].item()
     assert noisy == pytest.approx(metrics["noise"][0.2], abs=1e-6)
-    state = load_checkpoint(Path(metrics["path"]) / CHECKPOINT)
+    state = torch.load(Path(metrics["path"]) / CHECKPOINT, weights_only=True)  # CPU tensors, even from a GPU run
     if "trained_state_dict" in state:  # evaluated through a moving average: the trained weights' accuracy too
         trained = model_from_checkpoint({**state, "state_dict": state["trained_state_dict"]})
-        assert evaluate(trained, held_out)["accuracy"] == pytest.approx(
-            metrics["history"][-1]["trained_weights_test_acc"], abs=1e-6)
+        assert same_images(evaluate(trained, held_out)["accuracy"], metrics["history"][-1]["trained_weights_test_acc"])
 
 
 def test_the_series_holds_complete_standard_runs_once_each():

@@ -155,6 +155,8 @@ def test_a_runs_results_table_names_the_cpu_kind_its_wall_time_was_measured_on()
     on_cpu = run_summary({**metrics, "device": "cpu", "cpu_capability": "AVX2"})["value"]
     assert on_cpu["device"] == "cpu (AVX2)" and on_cpu["wall time"] == "300 s (100.0 s/epoch)"
     assert run_summary({**metrics, "device": "cuda", "cpu_capability": "AVX2"})["value"]["device"] == "cuda"
+    on_gpu = run_summary({**metrics, "device": "cuda", "gpu": "NVIDIA H100 80GB HBM3", "cpu_capability": "AVX512"})
+    assert on_gpu["value"]["device"] == "cuda (NVIDIA H100 80GB HBM3)"
     assert run_summary({**metrics, "device": "cpu"})["value"]["device"] == "cpu"  # recorded before the field
 
 

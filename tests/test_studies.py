@@ -208,6 +208,40 @@ def test_the_readmes_regularisation_decision_holds_for_the_committed_runs():
                                                                     baseline[mildest].std())
 
 
+def test_the_readmes_5k_layouts_decision_holds_for_the_committed_runs():
+    """README: separable within noise with a narrower spread and a worst last-3 minimum below SuperLight's; grouped and
+    the multiples of 8 worse beyond the spread; every row 5 seeds, at most 5,000 parameters."""
+    from mnist_lib.runs import committed_runs_dir
+
+    summary = studies.study_summary("superlight-5k-ideas", committed_runs_dir())
+    table = studies.study_table("superlight-5k-ideas", committed_runs_dir())
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert list(summary["seeds"]) == [5, 5, 5, 5] and all(summary["parameters"] <= 5000)
+    verdicts = [cell.split(", ")[-1] for cell in summary["vs the first row"][1:]]
+    assert verdicts == ["within noise", "worse", "worse"]
+    assert ("Depthwise-separable convs land within noise of SuperLight, with a narrower seed spread but a worst "
+            "last-3 minimum below SuperLight's; grouped convs and the multiples-of-8 widths are worse beyond the "
+            "spread") in readme
+    spread = table.groupby(["model", "model_args"], sort=False)["final acc (%)"].std().tolist()
+    worst = summary["worst last-3 min (%)"].astype(float).tolist()
+    assert spread[1] < spread[0] and worst[1] < worst[0] and max(worst[1:]) < worst[0]
+
+
+def test_the_readmes_smoothing_and_decay_decision_holds_for_the_committed_runs():
+    """README: label smoothing and weight decay both within noise over 3 seeds, neither worst last-3 minimum above
+    the baseline's."""
+    from mnist_lib.runs import committed_runs_dir
+
+    summary = studies.study_summary("superlight-smoothing-decay", committed_runs_dir())
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert ("Both land within noise of the standard recipe, and neither lifts the worst seed's minimum over the last "
+            "3 epochs above the baseline's") in readme
+    assert list(summary["seeds"]) == [3, 3, 3]
+    assert all(cell.endswith("within noise") for cell in summary["vs the first row"][1:])
+    worst = summary["worst last-3 min (%)"].astype(float).tolist()
+    assert max(worst[1:]) <= worst[0]
+
+
 def test_the_readmes_augment_strength_decision_holds_for_the_committed_runs():
     """README: both milder strengths land within noise of the standard one, their means below it; their train -
     held-out gap exceeds strength 1's beyond the spread, the two milder ones within noise of each other, and

@@ -225,10 +225,10 @@ def test_missing_or_unknown_devices_are_config_errors():
 
 
 def test_deterministic_settings_are_restored_after_a_run():
-    before = torch.are_deterministic_algorithms_enabled()
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.allow_tf32
     with deterministic(torch.device("cuda")):  # sets flags only; no GPU needed
-        assert torch.are_deterministic_algorithms_enabled()
-    assert torch.are_deterministic_algorithms_enabled() == before
+        assert torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.allow_tf32
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.allow_tf32) == before
 
 
 def test_lr_schedule_is_one_cycle():
