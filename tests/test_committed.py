@@ -99,3 +99,17 @@ def test_the_series_holds_complete_standard_runs_once_each():
         assert metrics["status"] == "complete" and metrics.get("evaluated_on", "test") == "test"
         assert config == TrainConfig(model=config.model, augment=config.augment, seed=config.seed,
                                      device=config.device)
+
+
+def test_committed_notebooks_hold_no_absolute_paths_of_the_machine_that_ran_them():
+    """The executed notebooks kept beside their runs (e.g. one made on a borrowed GPU), text outputs and metadata."""
+    notebooks = sorted((REPO / "training-logs").rglob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        texts = [json.dumps(notebook.metadata)] + [
+            json.dumps({key: value for key, value in output.items() if key != "data"})
+            + json.dumps({mime: value for mime, value in output.get("data", {}).items() if mime.startswith("text")})
+            for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+        found = re.findall(r"(?<![\w.])/(?:root|home|tmp|opt|work|Users|content)/[^\s\"']*", "\n".join(texts))
+        assert not found, f"{path.relative_to(REPO)}: {sorted(set(found))[:3]}"

@@ -225,6 +225,13 @@ def test_the_readmes_5k_layouts_decision_holds_for_the_committed_runs():
     spread = table.groupby(["model", "model_args"], sort=False)["final acc (%)"].std().tolist()
     worst = summary["worst last-3 min (%)"].astype(float).tolist()
     assert spread[1] < spread[0] and worst[1] < worst[0] and max(worst[1:]) < worst[0]
+    assert "three GapNets of 4,700-4,960 parameters" in readme
+    assert 4700 <= min(summary["parameters"][1:]) and max(summary["parameters"][1:]) <= 4960
+    # README: SuperLight's row is seeds 1-3 on the CPU (the noise study's runs) and 4-5 on the GPU; the rest GPU only.
+    devices = [(m["model"], m["config"]["seed"], m["device"]) for m in studies.study_runs("superlight-5k-ideas",
+                                                                                         committed_runs_dir())]
+    assert [d for model, seed, d in devices if model == "superlight"] == ["cpu"] * 3 + ["cuda"] * 2
+    assert {d for model, _, d in devices if model != "superlight"} == {"cuda"}
 
 
 def test_the_readmes_smoothing_and_decay_decision_holds_for_the_committed_runs():
@@ -240,6 +247,14 @@ def test_the_readmes_smoothing_and_decay_decision_holds_for_the_committed_runs()
     assert all(cell.endswith("within noise") for cell in summary["vs the first row"][1:])
     worst = summary["worst last-3 min (%)"].astype(float).tolist()
     assert max(worst[1:]) <= worst[0]
+    # README: the baseline CPU runs; label smoothing's seed 1 on the CPU, seeds 2-3 on the GPU; weight decay on the GPU.
+    from mnist_lib.runs import settings_of
+
+    devices = {}
+    for m in studies.study_runs("superlight-smoothing-decay", committed_runs_dir()):
+        settings = settings_of(m["config"])
+        devices.setdefault((settings["label_smoothing"], settings["weight_decay"]), []).append(m["device"])
+    assert list(devices.values()) == [["cpu"] * 3, ["cpu", "cuda", "cuda"], ["cuda"] * 3]
 
 
 def test_the_readmes_augment_strength_decision_holds_for_the_committed_runs():
