@@ -76,8 +76,8 @@ def deterministic(device: torch.device) -> Iterator[None]:
     With warn_only, an operation that has no deterministic CUDA kernel warns instead of failing, and cuBLAS
     is only deterministic if CUBLAS_WORKSPACE_CONFIG is set before its first use (set here if absent, which
     is too late once the process has used cuBLAS). cuDNN's TF32 convolutions (on by default on Ampere and newer)
-    are switched off: with them a GPU run's recorded accuracy can differ by an image from what its checkpoint
-    gives on a CPU (seen on an H100 in development).
+    are switched off: they round convolution inputs to a 10-bit mantissa, so a GPU run's recorded accuracy need
+    not be what its checkpoint gives on a CPU.
     """
     if device.type != "cuda":
         yield

@@ -22,16 +22,16 @@ def on_cuda(split: TensorSplit) -> TensorSplit:
 def host_syncs(images: int, small_train: TensorSplit) -> int:
     """How many synchronising CUDA calls one augmented training epoch over `images` images makes."""
     config = TrainConfig(model="superlight", batch_size=64, epochs=2)  # two epochs: a warm-up, then the one counted
-    train = on_cuda(small_train.head(images))
-    state = TrainState.new(config, steps_per_epoch(len(train), config.batch_size), CUDA)
+    split = on_cuda(small_train.head(images))
+    state = TrainState.new(config, steps_per_epoch(len(split), config.batch_size), CUDA)
     generator = torch.Generator(device=CUDA).manual_seed(1)
-    train_one_epoch(state, train, config, generator, progress=False)  # warm-up: lazy initialisation syncs once
+    train_one_epoch(state, split, config, generator, progress=False)  # warm-up: lazy initialisation syncs once
     torch.cuda.synchronize()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:
-            train_one_epoch(state, train, config, generator, progress=False)
+            train_one_epoch(state, split, config, generator, progress=False)
         finally:
             torch.cuda.set_sync_debug_mode("default")
     return sum("synchronizing" in str(warning.message) for warning in caught)
