@@ -45,9 +45,9 @@ def test_a_training_epoch_syncs_with_the_host_a_fixed_number_of_times_not_per_ba
 
 def test_the_same_seed_on_the_same_gpu_gives_the_same_history_and_settings_are_restored(small_train, small_test):
     config = TrainConfig(model="superlight", epochs=2, batch_size=64, seed=3)
-    train, test = on_cuda(small_train), on_cuda(small_test)
+    train_split, test_split = on_cuda(small_train), on_cuda(small_test)
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
-    first, second = fit(config, train, test, progress=False), fit(config, train, test, progress=False)
+    first, second = (fit(config, train_split, test_split, progress=False) for _ in range(2))
     assert [row["test_acc"] for row in first.history] == [row["test_acc"] for row in second.history]
     assert [row["train_loss"] for row in first.history] == [row["train_loss"] for row in second.history]
     assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == before
