@@ -128,11 +128,14 @@ class GapNet(ConvClassifier):
     averaged keep 14x14 resolution; the last 1x1 conv widens them before pooling. For notebook 03's ablation,
     `dilations` sets those four, `second_pool` puts a max-pool after the second of them (14 -> 7) and `dropout`
     adds dropout after every 3x3 conv. For notebook 04's ideas, `groups` or `separable` make the four 14x14 convs
-    grouped or depthwise-separable (fewer parameters per channel, so wider at the same size).
+    grouped or depthwise-separable (fewer parameters per channel, so wider at the same size), and `bottleneck`
+    puts a 1x1 conv (Conv -> BatchNorm -> ReLU) to that many channels before each of them (wider outputs, narrower
+    3x3 inputs).
     """
 
     def __init__(self, widths: tuple[int, ...] = SUPERLIGHT_WIDTHS, dilations: tuple[int, ...] = (1, 2, 2, 3),
-                 second_pool: bool = False, dropout: float = 0.0, groups: int = 1, separable: bool = False):
+                 second_pool: bool = False, dropout: float = 0.0, groups: int = 1, separable: bool = False,
+                 bottleneck: int = 0):
         super().__init__()
         if len(widths) != 7 or not all(isinstance(w, int) and w > 0 for w in widths):
             raise ValueError(f"widths must be 7 positive integers, got {widths!r}")
@@ -140,11 +143,17 @@ class GapNet(ConvClassifier):
             raise ValueError(f"dilations must be 4 positive integers, got {dilations!r}")
         if not (isinstance(groups, int) and groups > 0 and all(w % groups == 0 for w in widths[1:6])):
             raise ValueError(f"groups must be a positive integer dividing widths[1:6], got {groups!r}")
+        if not (isinstance(bottleneck, int) and bottleneck >= 0):
+            raise ValueError(f"bottleneck must be 0 (none) or a positive integer, got {bottleneck!r}")
         w, d = widths, dilations
         layers = [conv(1, w[0], norm=True, dropout=dropout), conv(w[0], w[1], norm=True, dropout=dropout),
                   nn.MaxPool2d(2)]  # 28 -> 14
         for index in range(4):
-            layers.append(conv(w[index + 1], w[index + 2], padding=d[index], dilation=d[index], norm=True,
+            c_in = w[index + 1]
+            if bottleneck:
+                layers.append(conv(c_in, bottleneck, kernel=1, padding=0, norm=True))
+                c_in = bottleneck
+            layers.append(conv(c_in, w[index + 2], padding=d[index], dilation=d[index], norm=True,
                                dropout=dropout, groups=groups, separable=separable))
             if second_pool and index == 1:
                 layers.append(nn.MaxPool2d(2))  # 14 -> 7

@@ -162,11 +162,20 @@ def _superlight_5k_ideas() -> list[TrainConfig]:
         {"model": "gapnet", "model_args": {"widths": [8, 8, 8, 8, 16, 8, 24]}}], seeds=SERIES_SEEDS)
 
 
+def _superlight_bottleneck() -> list[TrainConfig]:
+    """The layout superlight-5k-ideas left untried: GapNet with a 1x1 bottleneck to 7 channels before each 14x14
+    conv, so that those convs output 13 channels (SuperLight: 10-12) at 4,955 parameters. Seeds 1-3 on the CPU,
+    like its baseline rows (the noise study's noise-free runs), so no device differs between the rows."""
+    return _variants(TrainConfig(validation=True), [
+        {"model": "superlight"},
+        {"model": "gapnet", "model_args": {"widths": [8, 8, 13, 13, 13, 13, 20], "bottleneck": 7}}])
+
+
 # For each variant of an ablation, in the study's order, the variant it changes one thing of (None: the start).
 ABLATION_STEPS = {"lightest-ablation": (None, 0, 1, 2, 3), "superlight-ablation": (None, 0, 1, 2, 3, 4)}
 # Studies whose tables show how fast and how fully the runs fit (after epoch 1; train - held-out), as ablations do.
 FIT_STUDIES = {*ABLATION_STEPS, "augment-strength", "superlight-regularisation", "superlight-5k-ideas",
-               "superlight-smoothing-decay"}
+               "superlight-smoothing-decay", "superlight-bottleneck"}
 # Studies whose tables also show, for runs evaluated through a moving average, the average's accuracy minus that of
 # the weights it averages (the same run, so the difference is free of seed noise): at the final epoch and at the
 # worst of the last 3.
@@ -178,7 +187,8 @@ STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study,
            "superlight-ablation": _superlight_ablation, "frontier-ideas": _frontier_ideas,
            "augment-strength": _augment_strength_study, "ema": _ema_study,
            "superlight-regularisation": _superlight_regularisation, "superlight-5k-ideas": _superlight_5k_ideas,
-           "superlight-smoothing-decay": _superlight_smoothing_decay}
+           "superlight-smoothing-decay": _superlight_smoothing_decay,
+           "superlight-bottleneck": _superlight_bottleneck}
 
 
 def study_configs(name: str) -> list[TrainConfig]:
