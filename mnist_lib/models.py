@@ -121,8 +121,9 @@ class LightestMNIST(ConvClassifier):
 
 
 class GapNet(ConvClassifier):
-    """SuperLight's layout at any channel widths (7 of them, one per conv): two 3x3 convs at 28x28, a max-pool,
-    four 3x3 convs at 14x14 with dilations 1, 2, 2, 3, a 1x1 conv, global average pooling, a 1x1 classifier.
+    """SuperLight's layout at any channel widths (7 of them, one per conv, bottleneck 1x1s aside): two 3x3 convs
+    at 28x28, a max-pool, four 3x3 convs at 14x14 with dilations 1, 2, 2, 3, a 1x1 conv, global average pooling,
+    a 1x1 classifier.
 
     Dilation (2, 2, 3) grows the receptive field past 28 without a second pool, so the features that are
     averaged keep 14x14 resolution; the last 1x1 conv widens them before pooling. For notebook 03's ablation,
@@ -141,10 +142,11 @@ class GapNet(ConvClassifier):
             raise ValueError(f"widths must be 7 positive integers, got {widths!r}")
         if len(dilations) != 4 or not all(isinstance(d, int) and d > 0 for d in dilations):
             raise ValueError(f"dilations must be 4 positive integers, got {dilations!r}")
-        if not (isinstance(groups, int) and groups > 0 and all(w % groups == 0 for w in widths[1:6])):
-            raise ValueError(f"groups must be a positive integer dividing widths[1:6], got {groups!r}")
-        if not (isinstance(bottleneck, int) and bottleneck >= 0):
+        if not (isinstance(bottleneck, int) and not isinstance(bottleneck, bool) and bottleneck >= 0):
             raise ValueError(f"bottleneck must be 0 (none) or a positive integer, got {bottleneck!r}")
+        grouped = [*widths[1:6], bottleneck] if bottleneck else widths[1:6]
+        if not (isinstance(groups, int) and groups > 0 and all(w % groups == 0 for w in grouped)):
+            raise ValueError(f"groups must be a positive integer dividing widths[1:6] (and bottleneck), got {groups!r}")
         w, d = widths, dilations
         layers = [conv(1, w[0], norm=True, dropout=dropout), conv(w[0], w[1], norm=True, dropout=dropout),
                   nn.MaxPool2d(2)]  # 28 -> 14

@@ -385,6 +385,7 @@ README_BLOCKS = {
     "superlight-regularisation": partial(study_block, "superlight-regularisation"),
     "superlight-5k-ideas": partial(study_block, "superlight-5k-ideas"),
     "superlight-smoothing-decay": partial(study_block, "superlight-smoothing-decay"),
+    "superlight-bottleneck": partial(study_block, "superlight-bottleneck"),
 }
 
 

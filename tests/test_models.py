@@ -104,3 +104,19 @@ def test_grouped_and_separable_gapnets_cut_the_14x14_convs_parameters():
         create_model("gapnet", widths=(8, 9, 12, 12, 14, 12, 22), groups=2)
     with pytest.raises(ConfigError, match="groups and separable exclude each other"):
         create_model("gapnet", widths=widths, groups=2, separable=True)
+
+
+def test_a_bottleneck_gapnet_puts_a_1x1_conv_before_each_14x14_conv():
+    """The superlight-bottleneck study's layout: 4,955 parameters, a 1x1 conv to 7 channels before each 14x14 conv."""
+    model = create_model("gapnet", widths=(8, 8, 13, 13, 13, 13, 20), bottleneck=7)
+    assert count_parameters(model) == 4955
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(m.in_channels, m.out_channels) for m in convs if m.kernel_size == (1, 1)][:4] == [(8, 7)] + [(13, 7)] * 3
+    assert [(m.in_channels, m.out_channels) for m in convs if m.kernel_size == (3, 3)][2:] == [(7, 13)] * 4
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert count_parameters(create_model("gapnet", bottleneck=0)) == count_parameters(create_model("superlight"))
+    for bad in (-1, 1.5, "7", True):
+        with pytest.raises(ConfigError, match="bottleneck must be 0"):
+            create_model("gapnet", bottleneck=bad)
+    with pytest.raises(ConfigError, match="groups must be a positive integer dividing"):
+        create_model("gapnet", widths=(8, 8, 14, 14, 16, 14, 24), groups=2, bottleneck=7)

@@ -323,3 +323,31 @@ def test_the_readmes_moving_average_decision_holds_for_the_committed_runs():
         trained = [row["trained_weights_test_acc"] for row in history]
         assert abs(average[-1] - trained[-1]) <= 0.05 and abs(min(average[-3:]) - min(trained[-3:])) <= 0.05
         assert max(a - t for a, t in zip(average[:10], trained[:10], strict=True)) > 1.0
+
+
+def test_the_readmes_bottleneck_decision_holds_for_the_committed_runs():
+    """README: the 1x1-bottleneck layout is worse beyond the spread, below SuperLight on every seed (final and last-3
+    minimum) and after epoch 1; more accurate at noise 0.1 beyond the spreads; about SuperLight's MACs; every run
+    a CPU run (torch 2.14.1, AVX2)."""
+    from mnist_lib import anatomy
+    from mnist_lib.models import create_model
+    from mnist_lib.runs import committed_runs_dir
+
+    summary = studies.study_summary("superlight-bottleneck", committed_runs_dir())
+    table = studies.study_table("superlight-bottleneck", committed_runs_dir())
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert list(summary["seeds"]) == [3, 3] and list(summary["parameters"]) == [4994, 4955]
+    assert summary["vs the first row"][1].endswith(", worse")
+    assert "The bottleneck layout is worse beyond the seeds' spread" in readme
+    by_seed = table.pivot(index="seed", columns="model")
+    for column in ("final acc (%)", "last-3 min (%)", "after epoch 1 (%)"):
+        assert (by_seed[column]["gapnet"] < by_seed[column]["superlight"]).all(), column
+    mild = table.groupby("model", sort=False)["acc at noise 0.1 (%)"]
+    assert mild.mean()["gapnet"] - mild.mean()["superlight"] > mild.std().max()
+    after_epoch_1 = table.groupby("model", sort=False)["after epoch 1 (%)"]
+    assert after_epoch_1.mean()["superlight"] - after_epoch_1.mean()["gapnet"] > after_epoch_1.std().max()
+    bottleneck = create_model("gapnet", widths=(8, 8, 13, 13, 13, 13, 20), bottleneck=7)
+    assert f"{anatomy.macs(bottleneck):,} against {anatomy.macs(create_model('superlight')):,}" in readme
+    assert "4,955 parameters" in readme and "13 channels where SuperLight's output 10-12" in readme
+    for m in studies.study_runs("superlight-bottleneck", committed_runs_dir()):
+        assert (m["device"], m["cpu_capability"], m["torch"].split("+")[0]) == ("cpu", "AVX2", "2.14.1"), m["run"]
