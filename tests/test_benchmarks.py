@@ -1,0 +1,64 @@
+"""The README's benchmark tables and timing claims quote the committed outputs they name, number for number."""
+
+import json
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def readme_rows(first_cell: str) -> list[list[str]]:
+    """The cells of every README table row whose first cell starts with `first_cell`."""
+    rows = [line.strip("|").split("|") for line in (REPO / "README.md").read_text().splitlines()
+            if line.startswith("| " + first_cell)]
+    return [[cell.strip() for cell in row] for row in rows]
+
+
+def numbers(text: str) -> list[str]:
+    return re.findall(r"\d[\d,]*\.?\d*", text)
+
+
+def test_train_speed_tables_quote_the_committed_output():
+    output = (RESULTS / "train_speed.txt").read_text()
+    tensor_rate = re.search(r"tensor pipeline \(affine_grid.*?:\s+([\d,]+)", output)[1]
+    torchvision_rate = re.search(r"torchvision RandomAffine.*?:\s+([\d,]+)", output)[1]
+    data_ratio, epoch_ratio = re.search(r"data_ratio=(\S+)", output)[1], re.search(r"epoch_ratio=(\S+)", output)[1]
+    tensor_epoch, torchvision_epoch = re.findall(r"(?:tensor|torchvision) pipeline:\s+([\d.]+)", output)
+    (a,) = readme_rows("(a) augmented batches")
+    assert [numbers(cell)[0] for cell in a[1:]] == [tensor_rate, torchvision_rate, data_ratio]
+    (b,) = readme_rows("(b) one SuperLight training epoch")
+    assert [numbers(cell)[0] for cell in b[1:]] == [tensor_epoch, torchvision_epoch, epoch_ratio]
+    rows = [line for line in output.split("(c)")[1].splitlines()[2:] if line.startswith("    ")]
+    measured = [numbers(line[62:])[:5] for line in rows]  # after the 58-character variant column
+    table = [row for row in readme_rows("") if len(row) == 7 and row[0].startswith(("engine before", "+ "))]
+    assert len(table) == len(measured) == 6
+    for row, values in zip(table, measured, strict=True):
+        assert [numbers(cell)[0] for cell in row[1:6]] == values, row[0]
+    compile_seconds = re.search(r"first epoch of 15,360 images: ([\d.]+) s", output)[1]
+    assert f"first {15360 // 128} steps: {compile_seconds} s" in table[-1][6]
+
+
+def test_inference_table_quotes_the_committed_output():
+    output = dict(line.split("=") for line in (RESULTS / "inference.txt").read_text().splitlines() if "=" in line)
+    for model in ("light", "lightest", "superlight"):
+        (row,) = [row for row in readme_rows(model + " |") if len(row) == 6 and row[2].endswith(" ms")]
+        assert row[2:] == [f"{float(output[f'latency_ms_{model}_eager']):.3f} ms",
+                           f"{float(output[f'latency_ms_{model}_torchscript']):.3f} ms",
+                           f"{int(output[f'throughput_{model}_eager']):,}",
+                           f"{int(output[f'throughput_{model}_torchscript']):,}"]
+
+
+def test_readme_timing_claims_match_their_sources():
+    readme = " ".join((REPO / "README.md").read_text().split())
+    ci = (RESULTS / "ci-fresh-clone-2026-11-24.txt").read_text()
+    summary = re.search(r"(\d+) passed, (\d+) skipped, (\d+) xfailed in ([\d.]+)s", ci)
+    passed, skipped, xfailed, seconds = summary.groups()
+    end_to_end = float(re.search(r"end to end .*?: (\d+) s", ci)[1])
+    assert (f"spent {round(float(seconds) / 60)} minutes in `pytest` on 2026-11-24 ({passed} passed, {skipped} CUDA "
+            f"tests skipped, {xfailed} expected failure; {round(end_to_end / 60)} minutes end to end") in readme
+    trainings = [float(s) for s in re.findall(r"([\d.]+)s call .*(?:Cell 6|second_seed)", ci)]
+    assert len(trainings) == 4 and round(sum(trainings) / 60) == 40
+    assert "(about 40 of those 60 minutes)" in readme
+    first = json.loads((REPO / "training-logs" / "superlight-aug-seed1-20261122-061752" / "metrics.json").read_text())
+    assert f"superlight-aug-seed1-20261122-061752): {round(first['wall_seconds'])} s" in readme
