@@ -16,6 +16,7 @@ from .errors import ConfigError
 from .models import MODELS, create_model
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+OPTIMIZERS = ("adamw", "sgd")
 # What a model trains with when a setting is left at None: its recipe, applied when the config is made (so
 # `replace(config, model=...)` keeps values already filled in). Empty: the noise-robust recipe for SuperLight
 # (noise_std 0.3, noise_prob 0.5, chosen on the validation split) cost clean test accuracy beyond the seeds' spread
@@ -24,7 +25,7 @@ MODEL_RECIPES: dict[str, dict] = {}
 NO_RECIPE = {"noise_std": 0.0, "noise_prob": 1.0}  # ... and for a model without one
 # Settings added after runs were recorded, with the value that reproduces what those runs did.
 BEFORE_SETTING = {"noise_std": 0.0, "noise_prob": 1.0, "validation": False, "label_smoothing": 0.0,
-                  "augment_strength": 1.0, "ema_decay": 0.0}
+                  "augment_strength": 1.0, "ema_decay": 0.0, "optimizer": "adamw"}
 
 
 def is_device_name(value) -> bool:
@@ -64,8 +65,10 @@ class TrainConfig:
     batch_size: int = setting(128, "images per optimiser step", "a positive integer", _positive_int)
     lr: float = setting(0.01, "OneCycleLR maximum learning rate", "a number in (0, 10]",
                         lambda value: _is_number(value) and 0 < value <= 10)
-    weight_decay: float = setting(1e-4, "AdamW weight decay", "a number >= 0",
+    weight_decay: float = setting(1e-4, "weight decay (AdamW's decoupled decay; SGD's L2 penalty)", "a number >= 0",
                                   lambda value: _is_number(value) and value >= 0)
+    optimizer: str = setting("adamw", "adamw, or sgd (Nesterov momentum, cycled 0.95 -> 0.85 -> 0.95 by OneCycleLR "
+                             "as AdamW's beta1 is)", "'adamw' or 'sgd'", lambda value: value in OPTIMIZERS)
     augment: bool = setting(True, "random affine augmentation of every training batch", "True or False",
                             lambda value: isinstance(value, bool))
     augment_strength: float = setting(1.0, "scale of the random affine ranges when augment is on; at 1: "

@@ -386,6 +386,7 @@ README_BLOCKS = {
     "superlight-5k-ideas": partial(study_block, "superlight-5k-ideas"),
     "superlight-smoothing-decay": partial(study_block, "superlight-smoothing-decay"),
     "superlight-bottleneck": partial(study_block, "superlight-bottleneck"),
+    "superlight-sgd": partial(study_block, "superlight-sgd"),
 }
 
 

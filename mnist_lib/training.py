@@ -97,7 +97,11 @@ def deterministic(device: torch.device) -> Iterator[None]:
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
+                                    weight_decay=config.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch
     )
