@@ -351,3 +351,27 @@ def test_the_readmes_bottleneck_decision_holds_for_the_committed_runs():
     assert "4,955 parameters" in readme and "13 channels where SuperLight's output 10-12" in readme
     for m in studies.study_runs("superlight-bottleneck", committed_runs_dir()):
         assert (m["device"], m["cpu_capability"], m["torch"].split("+")[0]) == ("cpu", "AVX2", "2.14.1"), m["run"]
+
+
+def test_the_readmes_sgd_decision_holds_for_the_committed_runs():
+    """README: SGD (peak lr 0.05) is within noise of AdamW on final accuracy, lower on the worst last-3 minimum,
+    behind after epoch 1 by more than either spread, within noise under pixel noise; the CPU kinds as stated."""
+    from mnist_lib.runs import committed_runs_dir
+
+    summary = studies.study_summary("superlight-sgd", committed_runs_dir())
+    table = studies.study_table("superlight-sgd", committed_runs_dir())
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert list(summary["seeds"]) == [3, 3] and list(summary["optimizer"]) == ["adamw", "sgd"]
+    assert summary["vs the first row"][1].endswith(", within noise")
+    assert "**Decision: AdamW stays.** SGD at a peak learning rate of 0.05 is within noise of AdamW" in readme
+    worst = table.groupby("optimizer")["last-3 min (%)"].min()
+    assert worst["sgd"] < worst["adamw"]
+    for column in ("after epoch 1 (%)", "acc at noise 0.1 (%)", "acc at noise 0.2 (%)", "acc at noise 0.3 (%)"):
+        grouped = table.groupby("optimizer")[column]
+        gap = grouped.mean()["adamw"] - grouped.mean()["sgd"]
+        behind = gap > grouped.std().max()
+        assert behind if column == "after epoch 1 (%)" else not behind and -gap <= grouped.std().max(), column
+    kinds = {m["config"].get("optimizer", "adamw") + str(m["config"]["seed"]): m["cpu_capability"]
+             for m in studies.study_runs("superlight-sgd", committed_runs_dir())}
+    assert kinds == {"adamw1": "AVX2", "adamw2": "AVX2", "adamw3": "AVX2",
+                     "sgd1": "AVX2", "sgd2": "AVX2", "sgd3": "AVX512"}
