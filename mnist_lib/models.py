@@ -9,6 +9,7 @@ from collections.abc import Callable
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
@@ -45,6 +46,70 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+class _InputGradByConv(torch.autograd.Function):
+    """A stride-1 convolution whose input gradient is computed as a forward convolution with the kernel flipped
+    and its in/out channels swapped (the same sum, in another order). On the CPU, oneDNN's backward-data kernel
+    for these narrow layers is several times slower than its own forward kernel, most of all for the 8 -> 8 conv
+    at 28x28, the largest single cost of a training step; benchmarks/train_speed.py (part c) measures the step
+    with and without this."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, padding, dilation):
+        ctx.save_for_backward(x, weight)
+        ctx.padding, ctx.dilation, ctx.has_bias = padding, dilation, bias is not None
+        return F.conv2d(x, weight, bias, padding=padding, dilation=dilation)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            # out[y] = sum_k w[k] in[y + k*d - p]  =>  grad_in[z] = sum_k w[k] grad_out[z - k*d + p]: a "full"
+            # convolution of grad_out with the flipped kernel, padded by d*(k-1) - p.
+            full = [d * (k - 1) - p for d, k, p in zip(ctx.dilation, weight.shape[2:], ctx.padding, strict=True)]
+            grad_x = F.conv2d(grad_out, weight.flip(2, 3).transpose(0, 1), padding=full, dilation=ctx.dilation)
+        _, grad_w, grad_b = torch.ops.aten.convolution_backward(
+            grad_out, x, weight, [weight.shape[0]] if ctx.has_bias else None, [1, 1], list(ctx.padding),
+            list(ctx.dilation), False, [0, 0], 1, [False, ctx.needs_input_grad[1], ctx.needs_input_grad[2]])
+        return grad_x, grad_w, grad_b, None, None
+
+
+# False restores the runs made before it (benchmarks/train_speed.py measures both)
+INPUT_GRAD_BY_CONV = True
+
+
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d (same parameters, same state_dict) that takes the faster input-gradient path of
+    `_InputGradByConv` when training (train mode, autograd on) on the CPU, where it applies (stride 1, no groups,
+    zero padding that leaves a "full" convolution's padding non-negative); everywhere else nn.Conv2d itself, so
+    evaluation, tracing and the GPU are untouched."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (INPUT_GRAD_BY_CONV and self.training and torch.is_grad_enabled() and x.device.type == "cpu"
+                and self._input_grad_by_conv):
+            return _InputGradByConv.apply(x, self.weight, self.bias, self.padding, self.dilation)
+        return super().forward(x)
+
+    @property
+    def _input_grad_by_conv(self) -> bool:
+        return (self.stride == (1, 1) and self.groups == 1 and self.padding_mode == "zeros"
+                and not isinstance(self.padding, str)
+                and all(d * (k - 1) >= p
+                        for d, k, p in zip(self.dilation, self.kernel_size, self.padding, strict=True)))
+
+
+class MaxPool2d(nn.MaxPool2d):
+    """nn.MaxPool2d that, without autograd on the CPU (evaluation), pools a channels_last copy: ATen's CPU kernel
+    is faster in that layout for these narrow maps, and a maximum is the same in any layout. (Not while tracing:
+    torch.jit.trace checks its graph with autograd off, which must give the graph it traced.)"""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and not torch.is_grad_enabled() and not torch.jit.is_tracing():
+            return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
+        return super().forward(x)
+
+
 def conv(
     c_in: int,
     c_out: int,
@@ -63,10 +128,10 @@ def conv(
         raise ValueError("groups and separable exclude each other")
     if separable:
         layers: list[nn.Module] = [
-            nn.Conv2d(c_in, c_in, kernel, padding=padding, dilation=dilation, groups=c_in, bias=False),
-            nn.Conv2d(c_in, c_out, 1, bias=not norm)]
+            Conv2d(c_in, c_in, kernel, padding=padding, dilation=dilation, groups=c_in, bias=False),
+            Conv2d(c_in, c_out, 1, bias=not norm)]
     else:
-        layers = [nn.Conv2d(c_in, c_out, kernel, padding=padding, dilation=dilation, groups=groups, bias=not norm)]
+        layers = [Conv2d(c_in, c_out, kernel, padding=padding, dilation=dilation, groups=groups, bias=not norm)]
     if norm:
         layers.append(nn.BatchNorm2d(c_out))
     layers.append(nn.ReLU())
@@ -95,11 +160,11 @@ class LightMNIST(ConvClassifier):
     def __init__(self, norm: bool = False, dropout: float = 0.0):
         super().__init__()
         self.features = nn.Sequential(
-            conv(1, 8, norm=norm, dropout=dropout), conv(8, 8, norm=norm, dropout=dropout), nn.MaxPool2d(2),  # 28->14
-            conv(8, 12, norm=norm, dropout=dropout), conv(12, 12, norm=norm, dropout=dropout), nn.MaxPool2d(2),  # ->7
+            conv(1, 8, norm=norm, dropout=dropout), conv(8, 8, norm=norm, dropout=dropout), MaxPool2d(2),  # 28->14
+            conv(8, 12, norm=norm, dropout=dropout), conv(12, 12, norm=norm, dropout=dropout), MaxPool2d(2),  # ->7
             conv(12, 10, kernel=1, padding=0, norm=norm),
         )
-        self.head = nn.Conv2d(10, 10, kernel_size=7)  # 7x7 -> 1x1 logits
+        self.head = Conv2d(10, 10, kernel_size=7)  # 7x7 -> 1x1 logits
 
 
 @register("lightest")
@@ -109,15 +174,15 @@ class LightestMNIST(ConvClassifier):
     def __init__(self, dropout: float = 0.05, gap_head: bool = False):
         super().__init__()
         self.features = nn.Sequential(
-            conv(1, 8, norm=True, dropout=dropout), conv(8, 8, norm=True, dropout=dropout), nn.MaxPool2d(2),
-            conv(8, 12, norm=True, dropout=dropout), conv(12, 12, norm=True, dropout=dropout), nn.MaxPool2d(2),
+            conv(1, 8, norm=True, dropout=dropout), conv(8, 8, norm=True, dropout=dropout), MaxPool2d(2),
+            conv(8, 12, norm=True, dropout=dropout), conv(12, 12, norm=True, dropout=dropout), MaxPool2d(2),
             conv(12, 12, padding=0, norm=True, dropout=dropout),  # 7 -> 5
             conv(12, 10, kernel=1, padding=0, norm=True),
         )
         # gap_head (notebook 03's ablation): SuperLight's head, global average pooling and a 1x1 conv, in place of
         # the 5x5 classifier, with nothing else changed.
-        self.head = (nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(10, 10, kernel_size=1)) if gap_head
-                     else nn.Conv2d(10, 10, kernel_size=5))  # 5x5 -> 1x1 logits
+        self.head = (nn.Sequential(nn.AdaptiveAvgPool2d(1), Conv2d(10, 10, kernel_size=1)) if gap_head
+                     else Conv2d(10, 10, kernel_size=5))  # 5x5 -> 1x1 logits
 
 
 class GapNet(ConvClassifier):
@@ -149,7 +214,7 @@ class GapNet(ConvClassifier):
             raise ValueError(f"groups must be a positive integer dividing widths[1:6] (and bottleneck), got {groups!r}")
         w, d = widths, dilations
         layers = [conv(1, w[0], norm=True, dropout=dropout), conv(w[0], w[1], norm=True, dropout=dropout),
-                  nn.MaxPool2d(2)]  # 28 -> 14
+                  MaxPool2d(2)]  # 28 -> 14
         for index in range(4):
             c_in = w[index + 1]
             if bottleneck:
@@ -158,10 +223,10 @@ class GapNet(ConvClassifier):
             layers.append(conv(c_in, w[index + 2], padding=d[index], dilation=d[index], norm=True,
                                dropout=dropout, groups=groups, separable=separable))
             if second_pool and index == 1:
-                layers.append(nn.MaxPool2d(2))  # 14 -> 7
+                layers.append(MaxPool2d(2))  # 14 -> 7
         layers.append(conv(w[5], w[6], kernel=1, padding=0, norm=True))
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(w[6], 10, kernel_size=1))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), Conv2d(w[6], 10, kernel_size=1))
 
 
 @register("superlight")

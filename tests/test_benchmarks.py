@@ -29,14 +29,21 @@ def test_train_speed_tables_quote_the_committed_output():
     assert [numbers(cell)[0] for cell in a[1:]] == [tensor_rate, torchvision_rate, data_ratio]
     (b,) = readme_rows("(b) one SuperLight training epoch")
     assert [numbers(cell)[0] for cell in b[1:]] == [tensor_epoch, torchvision_epoch, epoch_ratio]
-    rows = [line for line in output.split("(c)")[1].splitlines()[2:] if line.startswith("    ")]
+    rows = [line for line in output.split("(c)")[1].split("(d)")[0].splitlines()[2:] if line.startswith("    ")]
     measured = [numbers(line[62:])[:5] for line in rows]  # after the 58-character variant column
     table = [row for row in readme_rows("") if len(row) == 7 and row[0].startswith(("engine before", "+ "))]
-    assert len(table) == len(measured) == 6
+    assert len(table) == len(measured) == 5
     for row, values in zip(table, measured, strict=True):
         assert [numbers(cell)[0] for cell in row[1:6]] == values, row[0]
     compile_seconds = re.search(r"first epoch of 15,360 images: ([\d.]+) s", output)[1]
     assert f"first {15360 // 128} steps: {compile_seconds} s" in table[-1][6]
+    full_run = {key: re.search(rf"{key}=(\S+)", output)[1] for key in ("full_run_seconds", "full_run_ratio")}
+    before, now = re.findall(r"engine (?:before|now):\s+([\d.]+) s, final-epoch test accuracy ([\d.]+)%", output)
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert (f"**{before[0]} s before, {now[0]} s now (full_run_ratio = {full_run['full_run_ratio']})**, final-epoch "
+            f"test accuracy {before[1]}% before and {now[1]}% now") in readme
+    assert now[0] == full_run["full_run_seconds"]
+    assert f"not reached: {full_run['full_run_ratio']}x measured" in readme
 
 
 def test_inference_table_quotes_the_committed_output():

@@ -1,6 +1,9 @@
+import warnings
+
 import pytest
 import torch
 
+from mnist_lib import models
 from mnist_lib.anatomy import final_receptive_field
 from mnist_lib.errors import ConfigError
 from mnist_lib.models import FRONTIER_WIDTHS, MODELS, SUPERLIGHT_WIDTHS, count_parameters, create_model
@@ -120,3 +123,63 @@ def test_a_bottleneck_gapnet_puts_a_1x1_conv_before_each_14x14_conv():
             create_model("gapnet", bottleneck=bad)
     with pytest.raises(ConfigError, match="groups must be a positive integer dividing"):
         create_model("gapnet", widths=(8, 8, 14, 14, 16, 14, 24), groups=2, bottleneck=7)
+
+
+CONV_SHAPES = {  # nn.Conv2d arguments, input channels first: every kind of conv the models hold, and more
+    "3x3 same, bias": dict(in_channels=8, out_channels=8, kernel_size=3, padding=1),
+    "dilated 3, no bias": dict(in_channels=10, out_channels=12, kernel_size=3, padding=3, dilation=3, bias=False),
+    "3x3 valid (7 -> 5)": dict(in_channels=12, out_channels=12, kernel_size=3),
+    "7x7 classifier": dict(in_channels=10, out_channels=10, kernel_size=7),
+    "1x1": dict(in_channels=10, out_channels=20, kernel_size=1, bias=False),
+    "rectangular": dict(in_channels=3, out_channels=5, kernel_size=(3, 5), padding=(1, 0), dilation=(2, 1)),
+}
+
+
+@pytest.mark.parametrize("shape", CONV_SHAPES)
+def test_the_models_conv_gives_nn_conv2ds_outputs_and_gradients(shape):
+    """models.Conv2d computes its input gradient as a forward conv (the training speed-up): the same sums as
+    nn.Conv2d's backward in another order, so equal to float rounding; weight and bias gradients are nn.Conv2d's."""
+    args = CONV_SHAPES[shape]
+    torch.manual_seed(0)
+    reference, ours = torch.nn.Conv2d(**args), models.Conv2d(**args)
+    ours.load_state_dict(reference.state_dict())
+    inputs = torch.randn(4, args["in_channels"], 9, 11, requires_grad=True)
+    outputs = reference(inputs)
+    grad_out = torch.randn_like(outputs)
+    expected = torch.autograd.grad(outputs, [inputs, *reference.parameters()], grad_out)
+    ours_outputs = ours(inputs)
+    assert ours_outputs.grad_fn.name() == "_InputGradByConvBackward"  # the fast path was taken
+    got = torch.autograd.grad(ours_outputs, [inputs, *ours.parameters()], grad_out)
+    torch.testing.assert_close(ours_outputs, outputs, rtol=0, atol=0)
+    for name, mine, theirs in zip(["input", "weight", "bias"], got, expected, strict=False):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-5, msg=f"{name} gradient")
+
+
+def test_the_models_conv_leaves_what_it_cannot_take_to_nn_conv2d():
+    strided = models.Conv2d(2, 2, 3, stride=2)
+    grouped = models.Conv2d(4, 4, 3, groups=2)
+    inputs = torch.randn(1, 4, 8, 8, requires_grad=True)
+    assert strided(inputs[:, :2]).grad_fn.name() == "ConvolutionBackward0"
+    assert grouped(inputs).grad_fn.name() == "ConvolutionBackward0"
+    assert models.Conv2d(4, 4, 3).eval()(inputs).grad_fn.name() == "ConvolutionBackward0"  # eval mode, tracing
+
+
+def test_evaluation_pools_to_the_same_maxima_in_either_layout():
+    inputs = torch.relu(torch.randn(3, 8, 28, 28)).round()  # many ties
+    with torch.no_grad():  # the channels_last path
+        pooled = models.MaxPool2d(2)(inputs)
+    assert pooled.is_contiguous()
+    assert torch.equal(pooled, torch.nn.functional.max_pool2d(inputs, 2))
+
+
+@pytest.mark.parametrize("name", ["light", "lightest", "superlight"])
+def test_the_models_trace_for_inference(name):
+    """benchmarks/inference.py traces the models: tracing re-runs them with autograd off to check its graph, so the
+    evaluation-only pooling path must not change the graph."""
+    model = create_model(name).eval()
+    example = torch.randn(2, 1, 28, 28)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.trace is deprecated in torch 2.14
+        traced = torch.jit.trace(model, example)
+    with torch.no_grad():
+        torch.testing.assert_close(traced(example), model(example), rtol=0, atol=0)
