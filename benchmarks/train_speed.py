@@ -40,7 +40,8 @@ from mnist_lib.runs import train
 BATCH = 128
 STEP_IMAGES = 128 * 120  # images per timed block in (c)
 # (c): name -> (what it is, adopted?). "before" is the engine that trained the committed series, whose convolutions
-# take oneDNN's own input-gradient kernel. The candidates not adopted are measured on top of the adopted change.
+# take oneDNN's own input-gradient kernel (still the default: models.INPUT_GRAD_BY_CONV is to be switched on with
+# the series' regeneration). The candidates not adopted are measured on top of the adopted change.
 VARIANTS = {
     "before": ("engine before (oneDNN's input-gradient kernel)", "-"),
     "input_grad": ("+ input gradients as forward convs (models.Conv2d)", "yes"),
@@ -62,7 +63,7 @@ def cpu_description() -> str:
 
 
 def set_engine(variant: str) -> None:
-    """Put the library into the state of `variant` ("before" undoes the adopted change)."""
+    """Put the library into the state of `variant` ("before": the series' engine, the others: the adopted change)."""
     models.INPUT_GRAD_BY_CONV = variant != "before"
 
 

@@ -47,11 +47,11 @@ def count_parameters(model: nn.Module) -> int:
 
 
 class _InputGradByConv(torch.autograd.Function):
-    """A stride-1 convolution whose input gradient is computed as a forward convolution with the kernel flipped
-    and its in/out channels swapped (the same sum, in another order). On the CPU, oneDNN's backward-data kernel
-    for these narrow layers is several times slower than its own forward kernel, most of all for the 8 -> 8 conv
-    at 28x28, the largest single cost of a training step; benchmarks/train_speed.py (part c) measures the step
-    with and without this."""
+    """A stride-1, ungrouped, zero-padded convolution whose input gradient is computed as a forward convolution
+    with the kernel flipped and its in/out channels swapped (the same sums, in another order). On the CPU,
+    oneDNN's backward-data kernel for these narrow layers is several times slower than its own forward kernel,
+    most of all for the 8 -> 8 conv at 28x28; benchmarks/train_speed.py (part c) measures the step with and
+    without this. Weight and bias gradients are oneDNN's own."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, padding, dilation):
@@ -60,39 +60,40 @@ class _InputGradByConv(torch.autograd.Function):
         return F.conv2d(x, weight, bias, padding=padding, dilation=dilation)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
-        grad_x = None
+        grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             # out[y] = sum_k w[k] in[y + k*d - p]  =>  grad_in[z] = sum_k w[k] grad_out[z - k*d + p]: a "full"
             # convolution of grad_out with the flipped kernel, padded by d*(k-1) - p.
             full = [d * (k - 1) - p for d, k, p in zip(ctx.dilation, weight.shape[2:], ctx.padding, strict=True)]
             grad_x = F.conv2d(grad_out, weight.flip(2, 3).transpose(0, 1), padding=full, dilation=ctx.dilation)
-        _, grad_w, grad_b = torch.ops.aten.convolution_backward(
-            grad_out, x, weight, [weight.shape[0]] if ctx.has_bias else None, [1, 1], list(ctx.padding),
-            list(ctx.dilation), False, [0, 0], 1, [False, ctx.needs_input_grad[1], ctx.needs_input_grad[2]])
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            _, grad_w, grad_b = torch.ops.aten.convolution_backward(
+                grad_out, x, weight, [weight.shape[0]] if ctx.has_bias else None, [1, 1], list(ctx.padding),
+                list(ctx.dilation), False, [0, 0], 1, [False, ctx.needs_input_grad[1], ctx.needs_input_grad[2]])
         return grad_x, grad_w, grad_b, None, None
 
 
-# False restores the runs made before it (benchmarks/train_speed.py measures both)
-INPUT_GRAD_BY_CONV = True
+# Off: the committed series was trained with oneDNN's own input gradients, and switching changes every training
+# trajectory by rounding (as another CPU kind does), so it is to be switched on together with the series'
+# regeneration, not before. Runs record which path trained them (metrics.json "conv_input_grads").
+INPUT_GRAD_BY_CONV = False
 
 
 class Conv2d(nn.Conv2d):
-    """nn.Conv2d (same parameters, same state_dict) that takes the faster input-gradient path of
-    `_InputGradByConv` when training (train mode, autograd on) on the CPU, where it applies (stride 1, no groups,
-    zero padding that leaves a "full" convolution's padding non-negative); everywhere else nn.Conv2d itself, so
-    evaluation, tracing and the GPU are untouched."""
+    """nn.Conv2d (same parameters, same state_dict). With INPUT_GRAD_BY_CONV, training on the CPU (train mode,
+    autograd on, no autocast) takes `_InputGradByConv` where it applies: stride 1, no groups, numeric zero padding
+    no larger than a "full" convolution's. Evaluation, tracing, GPUs and every other conv are nn.Conv2d's own."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (INPUT_GRAD_BY_CONV and self.training and torch.is_grad_enabled() and x.device.type == "cpu"
-                and self._input_grad_by_conv):
+                and not torch.is_autocast_enabled("cpu") and self._flipped_input_grad_applies):
             return _InputGradByConv.apply(x, self.weight, self.bias, self.padding, self.dilation)
         return super().forward(x)
 
     @property
-    def _input_grad_by_conv(self) -> bool:
+    def _flipped_input_grad_applies(self) -> bool:
         return (self.stride == (1, 1) and self.groups == 1 and self.padding_mode == "zeros"
                 and not isinstance(self.padding, str)
                 and all(d * (k - 1) >= p
@@ -105,7 +106,8 @@ class MaxPool2d(nn.MaxPool2d):
     torch.jit.trace checks its graph with autograd off, which must give the graph it traced.)"""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and not torch.is_grad_enabled() and not torch.jit.is_tracing():
+        if (x.device.type == "cpu" and not torch.is_grad_enabled() and not torch.jit.is_tracing()
+                and not self.return_indices):
             return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
         return super().forward(x)
 

@@ -135,9 +135,14 @@ CONV_SHAPES = {  # nn.Conv2d arguments, input channels first: every kind of conv
 }
 
 
+@pytest.fixture
+def flipped_input_grads(monkeypatch):
+    monkeypatch.setattr(models, "INPUT_GRAD_BY_CONV", True)
+
+
 @pytest.mark.parametrize("shape", CONV_SHAPES)
-def test_the_models_conv_gives_nn_conv2ds_outputs_and_gradients(shape):
-    """models.Conv2d computes its input gradient as a forward conv (the training speed-up): the same sums as
+def test_the_models_conv_gives_nn_conv2ds_outputs_and_gradients(shape, flipped_input_grads):
+    """With the switch on, models.Conv2d computes its input gradient as a forward conv: the same sums as
     nn.Conv2d's backward in another order, so equal to float rounding; weight and bias gradients are nn.Conv2d's."""
     args = CONV_SHAPES[shape]
     torch.manual_seed(0)
@@ -155,13 +160,27 @@ def test_the_models_conv_gives_nn_conv2ds_outputs_and_gradients(shape):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-5, msg=f"{name} gradient")
 
 
-def test_the_models_conv_leaves_what_it_cannot_take_to_nn_conv2d():
+def test_the_flipped_input_gradient_is_off_until_the_series_is_retrained_with_it():
+    """The committed series was trained with oneDNN's input gradients; training must follow it by default."""
+    assert models.INPUT_GRAD_BY_CONV is False
+    assert models.Conv2d(2, 2, 3)(torch.randn(1, 2, 5, 5, requires_grad=True)).grad_fn.name() == "ConvolutionBackward0"
+
+
+def test_the_flipped_input_gradient_has_second_derivatives(flipped_input_grads):
+    conv = models.Conv2d(2, 3, 3, padding=2, dilation=2).double()
+    inputs = torch.randn(2, 2, 6, 7, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda x: conv(x), (inputs,))
+
+
+def test_the_models_conv_leaves_what_it_cannot_take_to_nn_conv2d(flipped_input_grads):
     strided = models.Conv2d(2, 2, 3, stride=2)
     grouped = models.Conv2d(4, 4, 3, groups=2)
     inputs = torch.randn(1, 4, 8, 8, requires_grad=True)
     assert strided(inputs[:, :2]).grad_fn.name() == "ConvolutionBackward0"
     assert grouped(inputs).grad_fn.name() == "ConvolutionBackward0"
-    assert models.Conv2d(4, 4, 3).eval()(inputs).grad_fn.name() == "ConvolutionBackward0"  # eval mode, tracing
+    assert models.Conv2d(4, 4, 3).eval()(inputs).grad_fn.name() == "ConvolutionBackward0"  # eval mode
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert models.Conv2d(4, 4, 3)(inputs).grad_fn.name() == "ConvolutionBackward0"
 
 
 def test_evaluation_pools_to_the_same_maxima_in_either_layout():

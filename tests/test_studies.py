@@ -363,15 +363,27 @@ def test_the_readmes_sgd_decision_holds_for_the_committed_runs():
     readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
     assert list(summary["seeds"]) == [3, 3] and list(summary["optimizer"]) == ["adamw", "sgd"]
     assert summary["vs the first row"][1].endswith(", within noise")
-    assert "**Decision: AdamW stays.** SGD at a peak learning rate of 0.05 is within noise of AdamW" in readme
+    assert ("**Decision: AdamW stays.** SGD at a peak learning rate of 0.05 is within noise of AdamW on final "
+            "accuracy, its worst minimum over the last 3 epochs is lower, and it starts slower: after the first "
+            "epoch it is behind by more than either optimizer's spread over seeds. Its noise columns are within "
+            "noise of AdamW's.") in readme
     worst = table.groupby("optimizer")["last-3 min (%)"].min()
     assert worst["sgd"] < worst["adamw"]
-    for column in ("after epoch 1 (%)", "acc at noise 0.1 (%)", "acc at noise 0.2 (%)", "acc at noise 0.3 (%)"):
-        grouped = table.groupby("optimizer")[column]
-        gap = grouped.mean()["adamw"] - grouped.mean()["sgd"]
-        behind = gap > grouped.std().max()
-        assert behind if column == "after epoch 1 (%)" else not behind and -gap <= grouped.std().max(), column
+    spread = table.groupby("optimizer").std(numeric_only=True).max()
+    gap = table.groupby("optimizer").mean(numeric_only=True).diff().loc["sgd"]  # sgd - adamw
+    assert -gap["after epoch 1 (%)"] > spread["after epoch 1 (%)"]
+    for column in ("acc at noise 0.1 (%)", "acc at noise 0.2 (%)", "acc at noise 0.3 (%)"):
+        assert abs(gap[column]) <= spread[column], column
+    sgd = table[table["optimizer"] == "sgd"].set_index("seed")
+    without_seed_3 = sgd.drop(index=3)["last-3 min (%)"].min()
+    assert sgd.loc[3, "last-3 min (%)"] == worst["sgd"]
+    assert abs(without_seed_3 - worst["adamw"]) <= spread["last-3 min (%)"]
+    assert (f"SGD's seed 3 alone makes its worst last-3 minimum and most of its slow start "
+            f"({sgd.loc[3, 'after epoch 1 (%)']:.2f}% after epoch 1); without it, SGD's worst last-3 minimum "
+            f"({without_seed_3:.2f}%) is within noise of AdamW's ({worst['adamw']:.2f}%)") in readme
     kinds = {m["config"].get("optimizer", "adamw") + str(m["config"]["seed"]): m["cpu_capability"]
              for m in studies.study_runs("superlight-sgd", committed_runs_dir())}
     assert kinds == {"adamw1": "AVX2", "adamw2": "AVX2", "adamw3": "AVX2",
                      "sgd1": "AVX2", "sgd2": "AVX2", "sgd3": "AVX512"}
+    assert all(m.get("conv_input_grads", "native") == "native"
+               for m in studies.study_runs("superlight-sgd", committed_runs_dir()))

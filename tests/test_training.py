@@ -9,6 +9,7 @@ import types
 import pytest
 import torch
 
+from mnist_lib import models
 from mnist_lib.config import TrainConfig
 from mnist_lib.errors import ConfigError
 from mnist_lib.runs import (
@@ -39,6 +40,15 @@ def test_same_seed_same_history(tmp_path, small_train, small_test):
     assert without_timing(first.history) == without_timing(again.history)
     other = fit(TrainConfig(**{**QUICK, "seed": 8, "epochs": 1}), small_train, small_test, progress=False)
     assert other.history[0]["train_loss"] != first.history[0]["train_loss"]
+
+
+def test_a_run_records_which_input_gradients_trained_it(tmp_path, small_train, small_test, monkeypatch):
+    config = TrainConfig(**{**QUICK, "epochs": 1, "device": "cpu"})
+    native = train(config, train_split=small_train, test_split=small_test, runs_dir=tmp_path, verbose=False)
+    monkeypatch.setattr(models, "INPUT_GRAD_BY_CONV", True)
+    flipped = train(config, train_split=small_train, test_split=small_test, runs_dir=tmp_path, verbose=False)
+    assert (native.metrics["conv_input_grads"], flipped.metrics["conv_input_grads"]) == ("native", "forward conv")
+    assert flipped.history[0]["train_loss"] != native.history[0]["train_loss"]  # rounding: another trajectory
 
 
 def test_fit_alone_writes_nothing_and_reports_each_epoch(tmp_path, small_train, small_test, monkeypatch):
