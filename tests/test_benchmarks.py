@@ -69,3 +69,16 @@ def test_readme_timing_claims_match_their_sources():
     assert "(about 40 of those 60 minutes)" in readme
     first = json.loads((REPO / "training-logs" / "superlight-aug-seed1-20261122-061752" / "metrics.json").read_text())
     assert f"superlight-aug-seed1-20261122-061752): {round(first['wall_seconds'])} s" in readme
+
+
+def test_readme_quotes_the_fresh_clone_ci_run_of_2026_12_03():
+    readme = " ".join((REPO / "README.md").read_text().split())
+    ci = (RESULTS / "ci-fresh-clone-2026-12-03-input-grads-on.txt").read_text()
+    summary = re.search(r"(\d+) passed, (\d+) skipped, (\d+) xfailed in ([\d.]+)s", ci)
+    passed, skipped, xfailed, seconds = summary.groups()
+    end_to_end = float(re.search(r"end to end .*?: (\d+) s", ci)[1])
+    trainings = [float(s) for s in re.findall(r"([\d.]+)s call .*(?:Cell 6|second_seed)", ci)]
+    assert len(trainings) == 4
+    assert (f"spent {round(float(seconds) / 60)} minutes in `pytest` ({passed} passed, {skipped} CUDA tests skipped, "
+            f"{xfailed} expected failure; {round(end_to_end / 60)} minutes end to end;") in readme
+    assert f"{round(sum(trainings) / 60)} of them in the four trainings: still over 30." in readme
