@@ -44,7 +44,7 @@ STEP_IMAGES = 128 * 120  # images per timed block in (c)
 # the series' regeneration). The candidates not adopted are measured on top of the adopted change.
 VARIANTS = {
     "before": ("engine before (oneDNN's input-gradient kernel)", "-"),
-    "input_grad": ("+ input gradients as forward convs (models.Conv2d)", "yes"),
+    "input_grad": ("+ input gradients as forward convs (models.Conv2d)", "opt-in"),
     "fused_adamw": ("+ AdamW(fused=True)", "no"),
     "channels_last": ("+ channels_last memory format (model and batches)", "no"),
     "compile": ("+ torch.compile(model) (inductor)", "no"),
@@ -217,7 +217,7 @@ def main() -> None:
         before = in_fresh_process("full-run-worker", "before", args)
         full_run_seconds, full_run_ratio = after["seconds"], before["seconds"] / after["seconds"]
         print("(d) complete 15-epoch SuperLight run, augmentation + test evaluation every epoch, fresh processes")
-        for name, result in (("engine before", before), ("engine now", after)):
+        for name, result in (("engine before", before), ("opt-in path", after)):
             print(f"    {name + ':':14s} {result['seconds']:6.1f} s, final-epoch test accuracy "
                   f"{result['final_test_acc']:.2f}%")
         # The adopted change sums each input gradient in another order, so the two runs part after the first steps,

@@ -60,7 +60,7 @@ class _InputGradByConv(torch.autograd.Function):
         return F.conv2d(x, weight, bias, padding=padding, dilation=dilation)
 
     @staticmethod
-    def backward(ctx, grad_out):
+    def backward(ctx, grad_out):  # stride 1, groups 1, zero padding: what Conv2d._flipped_input_grad_applies checks
         x, weight = ctx.saved_tensors
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
@@ -101,8 +101,9 @@ class Conv2d(nn.Conv2d):
 
 
 class MaxPool2d(nn.MaxPool2d):
-    """nn.MaxPool2d that, without autograd on the CPU (evaluation), pools a channels_last copy: ATen's CPU kernel
-    is faster in that layout for these narrow maps, and a maximum is the same in any layout. (Not while tracing:
+    """nn.MaxPool2d that, without autograd on the CPU (evaluation), pools a channels_last copy and returns the
+    standard layout: ATen's CPU kernel was faster in that layout for these narrow maps in development timings (not
+    committed), and a maximum is the same in any layout. (Not while tracing:
     torch.jit.trace checks its graph with autograd off, which must give the graph it traced.)"""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
