@@ -7,8 +7,8 @@ Run from the repo root (MNIST from --data-dir or $MNIST_DATA_DIR):
     pipeline (RandomAffine + DataLoader with 2 workers), median of full passes over the 60k training images;
 (b) one SuperLight training epoch fed each way;
 (c) engine variants in fresh processes taken in turn (median of rounds): ms per training step, seconds per
-    test-set evaluation (as ratios against the engine before the adopted change) and page faults per training
-    step. The candidates not adopted run on top of the adopted change;
+    test-set evaluation (as ratios against the series' engine) and page faults per training step. The
+    candidates not adopted run on top of the opt-in path;
 (d) a complete 15-epoch SuperLight run (augmentation + test evaluation every epoch) with the engine before and
     after, each in a fresh process: their final accuracies, whether the histories match, the wall times and
     their ratio.
@@ -41,7 +41,7 @@ BATCH = 128
 STEP_IMAGES = 128 * 120  # images per timed block in (c)
 # (c): name -> (what it is, adopted?). "before" is the engine that trained the committed series, whose convolutions
 # take oneDNN's own input-gradient kernel (still the default: models.INPUT_GRAD_BY_CONV is to be switched on with
-# the series' regeneration). The candidates not adopted are measured on top of the adopted change.
+# the series' regeneration). The candidates not adopted are measured on top of that opt-in path.
 VARIANTS = {
     "before": ("engine before (oneDNN's input-gradient kernel)", "-"),
     "input_grad": ("+ input gradients as forward convs (models.Conv2d)", "opt-in"),
@@ -63,7 +63,7 @@ def cpu_description() -> str:
 
 
 def set_engine(variant: str) -> None:
-    """Put the library into the state of `variant` ("before": the series' engine, the others: the adopted change)."""
+    """Put the library into the state of `variant` ("before": the series' engine, the others: the opt-in path)."""
     models.INPUT_GRAD_BY_CONV = variant != "before"
 
 
@@ -220,7 +220,7 @@ def main() -> None:
         for name, result in (("engine before", before), ("opt-in path", after)):
             print(f"    {name + ':':14s} {result['seconds']:6.1f} s, final-epoch test accuracy "
                   f"{result['final_test_acc']:.2f}%")
-        # The adopted change sums each input gradient in another order, so the two runs part after the first steps,
+        # The opt-in path sums each input gradient in another order, so the two runs part after the first steps,
         # as runs on two CPU kinds do; what must hold is accuracy within the seeds' spread, not the same history.
         print(f"    same history (losses, accuracies, learning rates): {before['history'] == after['history']}")
         print(f"    ratio: {full_run_ratio:.2f}x")

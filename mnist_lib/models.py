@@ -103,8 +103,8 @@ class Conv2d(nn.Conv2d):
 class MaxPool2d(nn.MaxPool2d):
     """nn.MaxPool2d that, without autograd on the CPU (evaluation), pools a channels_last copy and returns the
     standard layout: ATen's CPU kernel was faster in that layout for these narrow maps in development timings (not
-    committed), and a maximum is the same in any layout. (Not while tracing:
-    torch.jit.trace checks its graph with autograd off, which must give the graph it traced.)"""
+    committed), and a maximum is the same in any layout. Not while tracing: torch.jit.trace checks its graph with
+    autograd off, which must give the graph it traced."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (x.device.type == "cpu" and not torch.is_grad_enabled() and not torch.jit.is_tracing()

@@ -59,16 +59,25 @@ def test_inference_table_quotes_the_committed_output():
                            f"{int(output[f'throughput_{model}_torchscript']):,}"]
 
 
+def ci_run(output: str) -> dict:
+    """What a committed fresh-clone CI output says of itself: counts, minutes in pytest and end to end, and the
+    minutes of its four 15-epoch trainings (the three notebooks' training cells and the second-seed run)."""
+    ci = (RESULTS / output).read_text()
+    passed, skipped, xfailed, seconds = re.search(r"(\d+) passed, (\d+) skipped, (\d+) xfailed in ([\d.]+)s",
+                                                  ci).groups()
+    trainings = [float(s) for s in re.findall(r"([\d.]+)s call .*(?:Cell 6|second_seed)", ci)]
+    assert len(trainings) == 4, output
+    return {"passed": passed, "skipped": skipped, "xfailed": xfailed, "pytest": round(float(seconds) / 60),
+            "end_to_end": round(float(re.search(r"end to end .*?: (\d+) s", ci)[1]) / 60),
+            "trainings": round(sum(trainings) / 60)}
+
+
 def test_readme_timing_claims_match_their_sources():
     readme = " ".join((REPO / "README.md").read_text().split())
-    ci = (RESULTS / "ci-fresh-clone-2026-11-24.txt").read_text()
-    summary = re.search(r"(\d+) passed, (\d+) skipped, (\d+) xfailed in ([\d.]+)s", ci)
-    passed, skipped, xfailed, seconds = summary.groups()
-    end_to_end = float(re.search(r"end to end .*?: (\d+) s", ci)[1])
-    assert (f"spent {round(float(seconds) / 60)} minutes in `pytest` on 2026-11-24 ({passed} passed, {skipped} CUDA "
-            f"tests skipped, {xfailed} expected failure; {round(end_to_end / 60)} minutes end to end") in readme
-    trainings = [float(s) for s in re.findall(r"([\d.]+)s call .*(?:Cell 6|second_seed)", ci)]
-    assert len(trainings) == 4 and round(sum(trainings) / 60) == 40
+    run = ci_run("ci-fresh-clone-2026-11-24.txt")
+    assert (f"spent {run['pytest']} minutes in `pytest` on 2026-11-24 ({run['passed']} passed, {run['skipped']} CUDA "
+            f"tests skipped, {run['xfailed']} expected failure; {run['end_to_end']} minutes end to end") in readme
+    assert run["trainings"] == 40
     assert "(about 40 of those 60 minutes)" in readme
     first = json.loads((REPO / "training-logs" / "superlight-aug-seed1-20261122-061752" / "metrics.json").read_text())
     assert f"superlight-aug-seed1-20261122-061752): {round(first['wall_seconds'])} s" in readme
@@ -78,12 +87,7 @@ def test_readme_timing_claims_match_their_sources():
                                            ("ci-fresh-clone-2026-12-03.txt", ": the machine moved")])
 def test_readme_quotes_the_fresh_clone_ci_runs_of_2026_12_03(output, after):
     readme = " ".join((REPO / "README.md").read_text().split())
-    ci = (RESULTS / output).read_text()
-    summary = re.search(r"(\d+) passed, (\d+) skipped, (\d+) xfailed in ([\d.]+)s", ci)
-    passed, skipped, xfailed, seconds = summary.groups()
-    end_to_end = float(re.search(r"end to end .*?: (\d+) s", ci)[1])
-    trainings = [float(s) for s in re.findall(r"([\d.]+)s call .*(?:Cell 6|second_seed)", ci)]
-    assert len(trainings) == 4
-    assert (f"spent {round(float(seconds) / 60)} minutes in `pytest` ({passed} passed, {skipped} CUDA tests skipped, "
-            f"{xfailed} expected failure; {round(end_to_end / 60)} minutes end to end; [output](benchmarks/results/"
-            f"{output})), {round(sum(trainings) / 60)} of them in the four trainings{after}") in readme
+    run = ci_run(output)
+    assert (f"spent {run['pytest']} minutes in `pytest` ({run['passed']} passed, {run['skipped']} CUDA tests skipped, "
+            f"{run['xfailed']} expected failure; {run['end_to_end']} minutes end to end; [output](benchmarks/results/"
+            f"{output})), {run['trainings']} of them in the four trainings{after}") in readme
