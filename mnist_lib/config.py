@@ -25,7 +25,7 @@ MODEL_RECIPES: dict[str, dict] = {}
 NO_RECIPE = {"noise_std": 0.0, "noise_prob": 1.0}  # ... and for a model without one
 # Settings added after runs were recorded, with the value that reproduces what those runs did.
 BEFORE_SETTING = {"noise_std": 0.0, "noise_prob": 1.0, "validation": False, "label_smoothing": 0.0,
-                  "augment_strength": 1.0, "ema_decay": 0.0, "optimizer": "adamw"}
+                  "augment_strength": 1.0, "ema_decay": 0.0, "optimizer": "adamw", "recalibrate_bn": 0}
 
 
 def is_device_name(value) -> bool:
@@ -82,6 +82,11 @@ class TrainConfig:
                                "steps; the average is what is evaluated and saved as the run's weights (the trained "
                                "weights are kept for resuming). 0: off", "0 or a number in [0.9, 1)",
                                lambda value: _is_number(value) and (value == 0 or 0.9 <= value < 1))
+    recalibrate_bn: int = setting(0, "after every epoch, recompute BatchNorm's statistics as exact averages over this "
+                                  "many clean (un-augmented, noise-free) training images before evaluating, instead of "
+                                  "the running averages of the augmented training batches; training itself is "
+                                  "unchanged. 0: off", "a non-negative integer",
+                                  lambda value: _is_int(value) and value >= 0)
     erase_prob: float = setting(0.0, "probability of random erasing per training image (with augment)",
                                 "a probability in [0, 1]", lambda value: _is_number(value) and 0 <= value <= 1)
     noise_std: float | None = setting(None, "Gaussian pixel noise on training images (with augment), each one's std "

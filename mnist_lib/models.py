@@ -16,6 +16,7 @@ from .errors import ConfigError
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 SUPERLIGHT_WIDTHS = (8, 8, 10, 10, 12, 10, 20)
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "silu": nn.SiLU}
 
 
 def register(name: str):
@@ -123,6 +124,7 @@ def conv(
     dropout: float = 0.0,
     groups: int = 1,
     separable: bool = False,
+    activation: str = "relu",
 ) -> nn.Sequential:
     """Conv -> ReLU, or Conv -> BatchNorm -> ReLU when `norm` (the conv then has no bias); optional dropout.
     `groups` splits the conv into groups and shuffles its output channels across them (so that stacked grouped
@@ -137,7 +139,7 @@ def conv(
         layers = [Conv2d(c_in, c_out, kernel, padding=padding, dilation=dilation, groups=groups, bias=not norm)]
     if norm:
         layers.append(nn.BatchNorm2d(c_out))
-    layers.append(nn.ReLU())
+    layers.append(ACTIVATIONS[activation]())
     if groups > 1:
         layers.append(nn.ChannelShuffle(groups))
     if dropout:
@@ -204,7 +206,7 @@ class GapNet(ConvClassifier):
 
     def __init__(self, widths: tuple[int, ...] = SUPERLIGHT_WIDTHS, dilations: tuple[int, ...] = (1, 2, 2, 3),
                  second_pool: bool = False, dropout: float = 0.0, groups: int = 1, separable: bool = False,
-                 bottleneck: int = 0):
+                 bottleneck: int = 0, activation: str = "relu"):
         super().__init__()
         if len(widths) != 7 or not all(isinstance(w, int) and w > 0 for w in widths):
             raise ValueError(f"widths must be 7 positive integers, got {widths!r}")
@@ -215,19 +217,21 @@ class GapNet(ConvClassifier):
         grouped = [*widths[1:6], bottleneck] if bottleneck else widths[1:6]
         if not (isinstance(groups, int) and groups > 0 and all(w % groups == 0 for w in grouped)):
             raise ValueError(f"groups must be a positive integer dividing widths[1:6] (and bottleneck), got {groups!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
         w, d = widths, dilations
-        layers = [conv(1, w[0], norm=True, dropout=dropout), conv(w[0], w[1], norm=True, dropout=dropout),
-                  MaxPool2d(2)]  # 28 -> 14
+        block = partial(conv, norm=True, activation=activation)
+        layers = [block(1, w[0], dropout=dropout), block(w[0], w[1], dropout=dropout), MaxPool2d(2)]  # 28 -> 14
         for index in range(4):
             c_in = w[index + 1]
             if bottleneck:
-                layers.append(conv(c_in, bottleneck, kernel=1, padding=0, norm=True))
+                layers.append(block(c_in, bottleneck, kernel=1, padding=0))
                 c_in = bottleneck
-            layers.append(conv(c_in, w[index + 2], padding=d[index], dilation=d[index], norm=True,
-                               dropout=dropout, groups=groups, separable=separable))
+            layers.append(block(c_in, w[index + 2], padding=d[index], dilation=d[index], dropout=dropout,
+                                groups=groups, separable=separable))
             if second_pool and index == 1:
                 layers.append(MaxPool2d(2))  # 14 -> 7
-        layers.append(conv(w[5], w[6], kernel=1, padding=0, norm=True))
+        layers.append(block(w[5], w[6], kernel=1, padding=0))
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), Conv2d(w[6], 10, kernel_size=1))
 

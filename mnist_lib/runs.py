@@ -131,6 +131,8 @@ def summarize(history: list[dict]) -> dict:
 
 def format_epoch(row: dict, epochs: int, split: str = "test") -> str:
     trained = f" (trained weights {row['trained_weights_test_acc']:.2f}%)" if "trained_weights_test_acc" in row else ""
+    if "running_bn_test_acc" in row:
+        trained += f" (running BatchNorm statistics {row['running_bn_test_acc']:.2f}%)"
     return (
         f"epoch {row['epoch']:2d}/{epochs} | train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f}% "
         f"| {split} loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}%{trained} "

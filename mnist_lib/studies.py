@@ -178,16 +178,37 @@ def _superlight_sgd() -> list[TrainConfig]:
     return _variants(TrainConfig(model="superlight", validation=True), [{}, {"optimizer": "sgd", "lr": 0.05}])
 
 
+def _superlight_activation() -> list[TrainConfig]:
+    """SiLU in place of ReLU after every conv, the same parameters: with 8-12 channels a layer, a ReLU that
+    zeroes half of each channel's values may cost a net this narrow more than it costs a wide one. The baseline
+    rows are the noise study's noise-free runs; seeds 1-3, all on the CPU."""
+    silu = {"model": "gapnet", "model_args": {"widths": list(SUPERLIGHT_WIDTHS), "activation": "silu"}}
+    return _variants(TrainConfig(model="superlight", validation=True), [{}, silu])
+
+
+def _noise_recalibration() -> list[TrainConfig]:
+    """The noise recipe with BatchNorm's statistics recomputed on 10,000 clean training images after every epoch
+    (statistics gathered on noisy batches need not fit clean images), on noise for half and for a quarter of the
+    images. The first two rows are the noise study's runs (no noise; the noise recipe without recalibration)."""
+    base = TrainConfig(model="superlight", validation=True)
+    return _variants(base, [{}, {"noise_std": 0.3, "noise_prob": 0.5},
+                            {"noise_std": 0.3, "noise_prob": 0.5, "recalibrate_bn": 10_000},
+                            {"noise_std": 0.3, "noise_prob": 0.25, "recalibrate_bn": 10_000}])
+
+
 # For each variant of an ablation, in the study's order, the variant it changes one thing of (None: the start).
 ABLATION_STEPS = {"lightest-ablation": (None, 0, 1, 2, 3), "superlight-ablation": (None, 0, 1, 2, 3, 4)}
 # Studies whose tables show how fast and how fully the runs fit (after epoch 1; train - held-out), as ablations do.
 FIT_STUDIES = {*ABLATION_STEPS, "augment-strength", "superlight-regularisation", "superlight-5k-ideas",
-               "superlight-smoothing-decay", "superlight-bottleneck", "superlight-sgd"}
+               "superlight-smoothing-decay", "superlight-bottleneck", "superlight-sgd", "superlight-activation"}
 # Studies whose tables also show, for runs evaluated through a moving average, the average's accuracy minus that of
 # the weights it averages (the same run, so the difference is free of seed noise): at the final epoch and at the
 # worst of the last 3.
 AVERAGE_STUDIES = {"ema"}
 PAIRED = ("average - trained weights, final (pp)", "average - trained weights, last-3 min (pp)")
+# ... and for runs that recompute BatchNorm's statistics, the recomputed minus the running statistics' accuracy.
+RECALIBRATION_STUDIES = {"noise-recalibration"}
+PAIRED_BN = ("recalibrated - running statistics, final (pp)", "recalibrated - running statistics, last-3 min (pp)")
 
 STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study, "noise-test": _noise_test_study,
            "frontier": frontier_configs, "lightest-ablation": _lightest_ablation,
@@ -195,7 +216,8 @@ STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study,
            "augment-strength": _augment_strength_study, "ema": _ema_study,
            "superlight-regularisation": _superlight_regularisation, "superlight-5k-ideas": _superlight_5k_ideas,
            "superlight-smoothing-decay": _superlight_smoothing_decay,
-           "superlight-bottleneck": _superlight_bottleneck, "superlight-sgd": _superlight_sgd}
+           "superlight-bottleneck": _superlight_bottleneck, "superlight-sgd": _superlight_sgd,
+           "superlight-activation": _superlight_activation, "noise-recalibration": _noise_recalibration}
 
 
 def study_configs(name: str) -> list[TrainConfig]:
@@ -303,10 +325,12 @@ def study_table(name: str, root: str | os.PathLike | None = None) -> pd.DataFram
     for m, (_, config) in zip(runs, settings.iterrows(), strict=True):
         s = m["summary"]
         paired = {}
-        if name in AVERAGE_STUDIES:  # blank (None) for a run without an average
-            trained = [row.get("trained_weights_test_acc") for row in m["history"]]
-            paired = dict.fromkeys(PAIRED) if trained[-1] is None else {
-                PAIRED[0]: s["final_test_acc"] - trained[-1], PAIRED[1]: s["last3_min"] - min(trained[-3:])}
+        for studies, columns, key in ((AVERAGE_STUDIES, PAIRED, "trained_weights_test_acc"),
+                                      (RECALIBRATION_STUDIES, PAIRED_BN, "running_bn_test_acc")):
+            if name in studies:  # blank (None) for a run without the paired measurement
+                other = [row.get(key) for row in m["history"]]
+                paired |= dict.fromkeys(columns) if other[-1] is None else {
+                    columns[0]: s["final_test_acc"] - other[-1], columns[1]: s["last3_min"] - min(other[-3:])}
         rows.append({**{c: _shown(config[c]) for c in varying}, "seed": config["seed"],
                      "parameters": m["parameters"], "final acc (%)": s["final_test_acc"],
                      "last-3 min (%)": s["last3_min"], **paired,
@@ -381,7 +405,7 @@ def summarize(table: pd.DataFrame, keys: list[tuple[str, ...]], steps: tuple[int
             row["after epoch 1 (%)"] = mean_std(group["after epoch 1 (%)"])
             row["train - held-out, final (pp)"] = mean_std(group["train - held-out, final (pp)"])
         paired = {column: mean_std(group[column].dropna()) if group[column].notna().any() else ""
-                  for column in PAIRED if column in group}
+                  for column in (*PAIRED, *PAIRED_BN) if column in group}
         rows.append({**row, "worst last-3 min (%)": f"{group['last-3 min (%)'].min():.2f}", **paired,
                      **{column: mean_std(group[column]) for column in noisy}})
     return pd.DataFrame(rows).fillna("")

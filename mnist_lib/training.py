@@ -140,6 +140,32 @@ def update_average(average: nn.Module, model: nn.Module, decay: float, step: int
             averaged.copy_(current)
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> None:
+    """Set every BatchNorm layer's running mean and variance to the average over `images` of its batch statistics
+    (`batch_size` images a batch), the rest of the model in eval mode (no dropout). The running averages kept in
+    training describe the last augmented, perhaps noisy, batches; clean inputs can differ from those."""
+    norms = [module for module in model.modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    was_training, momenta = model.training, [norm.momentum for norm in norms]
+    model.eval()
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # None: a cumulative average over the batches seen
+        norm.train()
+    for batch in images.split(batch_size):
+        model(batch)
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+    model.train(was_training)
+
+
+def recalibration_images(train: TensorSplit, config: TrainConfig) -> torch.Tensor:
+    """The clean training images a run recomputes BatchNorm statistics on: config.recalibrate_bn of them, the
+    same every epoch, drawn with a generator of their own (so the run's other random draws do not move)."""
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config.seed))
+    return train.images[order[:config.recalibrate_bn].to(train.images.device)]
+
+
 @dataclass
 class TrainState:
     """Everything a run needs to continue: weights, optimiser, schedule, the history so far and, with
@@ -248,12 +274,18 @@ def fit(config: TrainConfig, train: TensorSplit, test: TensorSplit, state: Train
     device = train.images.device
     state = state or TrainState.new(config, steps_per_epoch(len(train), config.batch_size), device)
     last_epoch = config.epochs if stop_after is None else min(config.epochs, len(state.history) + stop_after)
+    clean = recalibration_images(train, config) if config.recalibrate_bn else None
     with deterministic(device):
         for epoch in range(len(state.history) + 1, last_epoch + 1):
             started = time.perf_counter()
             torch.manual_seed(epoch_seed(config.seed, epoch))  # dropout
             generator = torch.Generator(device=device).manual_seed(epoch_seed(config.seed, epoch))  # order, augment
             trained = train_one_epoch(state, train, config, generator, f"epoch {epoch}/{config.epochs}", progress)
+            # With recalibration, the accuracy with the running statistics too: its gain, measured within the run.
+            running_bn_acc = {}
+            if clean is not None:
+                running_bn_acc = {"running_bn_test_acc": accuracy(logits(state.evaluated, test), test.labels)}
+                recalibrate_batchnorm(state.evaluated, clean)
             test_logits = logits(state.evaluated, test)
             # With an average, the trained weights' own accuracy too: the average's gain, measured within the run.
             trained_weights_acc = ({} if state.average is None else
@@ -267,6 +299,7 @@ def fit(config: TrainConfig, train: TensorSplit, test: TensorSplit, state: Train
                 "lr_start": trained["lr_start"],
                 "lr_end": trained["lr_end"],
                 **trained_weights_acc,
+                **running_bn_acc,
                 "seconds": time.perf_counter() - started,
             })
             if on_epoch:

@@ -207,3 +207,12 @@ def test_the_models_trace_for_inference(name):
         traced = torch.jit.trace(model, example)
     with torch.no_grad():
         torch.testing.assert_close(traced(example), model(example), rtol=0, atol=0)
+
+
+def test_gapnet_takes_silu_in_place_of_relu_at_the_same_size():
+    silu = create_model("gapnet", activation="silu")
+    assert count_parameters(silu) == count_parameters(create_model("superlight"))
+    activations = {type(module) for module in silu.modules() if isinstance(module, (torch.nn.ReLU, torch.nn.SiLU))}
+    assert activations == {torch.nn.SiLU}
+    with pytest.raises(ConfigError, match="activation must be one of relu, silu"):
+        create_model("gapnet", activation="tanh")

@@ -317,3 +317,52 @@ def test_resume_with_a_moving_average_equals_uninterrupted_run(tmp_path, small_t
 def test_ema_decay_outside_its_range_is_refused(decay):
     with pytest.raises(ConfigError, match="ema_decay"):
         TrainConfig(ema_decay=decay).validate()
+
+
+def test_batchnorm_recalibration_sets_the_exact_statistics_of_the_given_images():
+    from mnist_lib.training import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.Dropout(0.5))
+    images = torch.randn(40, 1, 8, 8) * 2 + 1
+    model.train()
+    model(torch.randn(8, 1, 8, 8))  # running statistics of some other batch
+    recalibrate_batchnorm(model, images, batch_size=10)
+    features = model[0](images)
+    batches = features.split(10)
+    assert torch.allclose(model[1].running_mean, features.mean((0, 2, 3)), atol=1e-5)
+    expected_var = torch.stack([batch.var((0, 2, 3)) for batch in batches]).mean(0)  # unbiased, per batch
+    assert torch.allclose(model[1].running_var, expected_var, atol=1e-5)
+    assert model.training and model[1].momentum == 0.1  # the model's mode and momentum are restored
+
+
+def test_recalibration_changes_the_evaluation_not_the_training(tmp_path, small_train, small_test):
+    splits = dict(train_split=small_train, test_split=small_test, verbose=False)
+    plain = train(TrainConfig(**{**QUICK, "epochs": 2}), runs_dir=tmp_path / "a", **splits)
+    recalibrated = train(TrainConfig(**{**QUICK, "epochs": 2, "recalibrate_bn": 500}), runs_dir=tmp_path / "b",
+                         **splits)
+    before = load_checkpoint(plain.checkpoint)["state_dict"]
+    after = load_checkpoint(recalibrated.checkpoint)["state_dict"]
+    statistics = [name for name in before if "running" in name]
+    assert statistics and all(torch.equal(before[name], after[name]) for name in before if name not in statistics
+                              and "num_batches" not in name)
+    assert not all(torch.equal(before[name], after[name]) for name in statistics)
+    # Epoch 1 alone: later epochs' running averages start from the recalibrated statistics, which a few batches
+    # (these splits) do not wash out; a full epoch's 391+ batches at momentum 0.1 do.
+    assert plain.history[0]["test_acc"] == recalibrated.history[0]["running_bn_test_acc"]
+    restored = model_from_checkpoint(load_checkpoint(recalibrated.checkpoint))
+    from mnist_lib.training import accuracy, logits
+
+    assert accuracy(logits(restored, small_test), small_test.labels) == recalibrated.history[-1]["test_acc"]
+    assert "running BatchNorm statistics" in (recalibrated.run_dir / TRAIN_LOG).read_text()
+
+
+def test_resume_with_recalibration_equals_uninterrupted_run(tmp_path, small_train, small_test):
+    splits = dict(train_split=small_train, test_split=small_test, verbose=False)
+    config = TrainConfig(**{**QUICK, "epochs": 2, "recalibrate_bn": 500})
+    whole = train(config, runs_dir=tmp_path / "a", **splits)
+    part = train(config, runs_dir=tmp_path / "b", stop_after=1, **splits)
+    resumed = train(resume=part.checkpoint, **splits)
+    assert without_timing(resumed.history) == without_timing(whole.history)
+    finished, again = load_checkpoint(whole.checkpoint)["state_dict"], load_checkpoint(resumed.checkpoint)["state_dict"]
+    assert all(torch.equal(finished[name], again[name]) for name in finished)
