@@ -387,6 +387,7 @@ README_BLOCKS = {
     "superlight-smoothing-decay": partial(study_block, "superlight-smoothing-decay"),
     "superlight-bottleneck": partial(study_block, "superlight-bottleneck"),
     "superlight-sgd": partial(study_block, "superlight-sgd"),
+    "superlight-activation": partial(study_block, "superlight-activation"),
 }
 
 

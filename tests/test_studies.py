@@ -5,11 +5,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from mnist_lib import studies
 from mnist_lib.config import TrainConfig
 from mnist_lib.errors import ConfigError
-from mnist_lib.models import FRONTIER_WIDTHS
+from mnist_lib.models import FRONTIER_WIDTHS, create_model
 from mnist_lib.runs import find_run, list_runs, train
 
 TINY = TrainConfig(model="superlight", epochs=2, train_limit=1000, test_limit=500, validation=True, device="cpu")
@@ -388,3 +389,30 @@ def test_the_readmes_sgd_decision_holds_for_the_committed_runs():
                      "sgd1": "AVX2", "sgd2": "AVX2", "sgd3": "AVX512"}
     assert all(m.get("conv_input_grads", "native") == "native"
                for m in studies.study_runs("superlight-sgd", committed_runs_dir()))
+
+
+def test_the_readmes_activation_decision_holds_for_the_committed_runs():
+    """README: SiLU is worse beyond the spread, fits the augmented training images better beyond either spread,
+    keeps more accuracy at noise 0.1; the same initial weights per seed; the CPU kinds as stated."""
+    from mnist_lib.runs import committed_runs_dir
+
+    summary = studies.study_summary("superlight-activation", committed_runs_dir())
+    table = studies.study_table("superlight-activation", committed_runs_dir())
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert list(summary["seeds"]) == [3, 3] and list(summary["model"]) == ["superlight", "gapnet"]
+    assert summary["vs the first row"][1].endswith(", worse")
+    assert "**Decision: ReLU stays.** SiLU is worse beyond the seeds' spread." in readme
+    spread = table.groupby("model").std(numeric_only=True).max()
+    gap = table.groupby("model").mean(numeric_only=True).diff(-1).loc["gapnet"]  # silu - relu
+    for column in ("train - held-out, final (pp)", "acc at noise 0.1 (%)"):
+        assert gap[column] > spread[column], column
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        relu = create_model("superlight").state_dict()
+        torch.manual_seed(seed)
+        silu = create_model("gapnet", activation="silu").state_dict()
+        assert all(torch.equal(relu[name], silu[name]) for name in relu)
+    kinds = {m["config"]["model"] + str(m["config"]["seed"]): m["cpu_capability"]
+             for m in studies.study_runs("superlight-activation", committed_runs_dir())}
+    assert kinds == {"superlight1": "AVX2", "superlight2": "AVX2", "superlight3": "AVX2",
+                     "gapnet1": "AVX512", "gapnet2": "AVX512", "gapnet3": "AVX512"}
