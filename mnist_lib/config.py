@@ -25,7 +25,8 @@ MODEL_RECIPES: dict[str, dict] = {}
 NO_RECIPE = {"noise_std": 0.0, "noise_prob": 1.0}  # ... and for a model without one
 # Settings added after runs were recorded, with the value that reproduces what those runs did.
 BEFORE_SETTING = {"noise_std": 0.0, "noise_prob": 1.0, "validation": False, "label_smoothing": 0.0,
-                  "augment_strength": 1.0, "ema_decay": 0.0, "optimizer": "adamw", "recalibrate_bn": 0}
+                  "augment_strength": 1.0, "ema_decay": 0.0, "optimizer": "adamw", "recalibrate_bn": 0,
+                  "warp": 0.0}
 
 
 def is_device_name(value) -> bool:
@@ -87,6 +88,9 @@ class TrainConfig:
                                   "the running averages of the augmented training batches; training itself is "
                                   "unchanged. 0: off", "a non-negative integer",
                                   lambda value: _is_int(value) and value >= 0)
+    warp: float = setting(0.0, "smooth random warp of training images (with augment), on top of the affine: a 5x5 "
+                          "grid of points each moved up to this many pixels, bicubically interpolated. 0: off",
+                          "a number in [0, 4]", lambda value: _is_number(value) and 0 <= value <= 4)
     erase_prob: float = setting(0.0, "probability of random erasing per training image (with augment)",
                                 "a probability in [0, 1]", lambda value: _is_number(value) and 0 <= value <= 1)
     noise_std: float | None = setting(None, "Gaussian pixel noise on training images (with augment), each one's std "

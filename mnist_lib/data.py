@@ -144,6 +144,8 @@ class AugmentConfig:
     erase_area: tuple[float, float] = (0.02, 0.12)
     noise_std: float = 0.0  # each image's Gaussian pixel-noise std is drawn from U(0, noise_std) ...
     noise_prob: float = 1.0  # ... for this share of the images (the others stay clean)
+    warp: float = 0.0  # smooth random warp: displacements up to this many pixels (0: none)
+    warp_points: int = 5  # ... drawn on a warp_points x warp_points grid over the image, bicubically interpolated
 
     def describe_affine(self) -> str:
         """The affine ranges in words, e.g. for help texts."""
@@ -203,6 +205,19 @@ def sampling_grid(matrices: torch.Tensor, height: int, width: int) -> torch.Tens
     return base.bmm(matrices.transpose(1, 2)).view(n, height, width, 2)
 
 
+def warp_field(n: int, height: int, width: int, config: AugmentConfig, generator: torch.Generator,
+               device) -> torch.Tensor:
+    """(n, H, W, 2) smooth random displacements in grid_sample's normalised units, for an elastic distortion of
+    handwriting (Simard et al. 2003 blur a per-pixel random field; a coarse random grid upsampled is smooth alike
+    and cheaper): each control point moves up to config.warp pixels in x and y."""
+    points = config.warp_points
+    coarse = torch.rand(n, 2, points, points, generator=generator, device=device) * 2 - 1
+    # clamp: bicubic interpolation overshoots its control points by up to a third
+    field = F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=True).clamp_(-1, 1)
+    pixel = torch.tensor([2 / width, 2 / height], device=device).view(1, 2, 1, 1)  # one pixel in grid units
+    return (field * config.warp * pixel).permute(0, 2, 3, 1)
+
+
 def add_pixel_noise(pixels: torch.Tensor, std: torch.Tensor | float, generator: torch.Generator) -> torch.Tensor:
     """Gaussian noise on [0, 1] pixels, clamped back to [0, 1]; `std` is one number or one per image."""
     if not isinstance(std, torch.Tensor):
@@ -237,10 +252,12 @@ def random_erase(images: torch.Tensor, config: AugmentConfig, generator: torch.G
 def augment_batch(
     images: torch.Tensor, generator: torch.Generator, config: AugmentConfig = AugmentConfig()
 ) -> torch.Tensor:
-    """Random affine, optional pixel noise and optional erasing for a whole normalised batch, each image its own
-    draw."""
+    """Random affine (optionally with a smooth random warp), optional pixel noise and optional erasing for a whole
+    normalised batch, each image its own draw."""
     matrices = affine_matrices(len(images), config, generator, images.device)
     grid = sampling_grid(matrices, *images.shape[-2:])
+    if config.warp > 0:
+        grid = grid + warp_field(len(images), *images.shape[-2:], config, generator, images.device)
     # Sample the [0,1] image so that pixels pulled in from outside the frame are background (0).
     pixels = F.grid_sample(denormalize(images), grid, align_corners=False, padding_mode="zeros")
     if config.noise_std > 0:

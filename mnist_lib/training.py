@@ -234,8 +234,8 @@ def train_one_epoch(state: TrainState, train: TensorSplit, config: TrainConfig, 
     Returns the mean train loss and accuracy (%) and the learning rates of the epoch's first and last steps.
     """
     model, optimizer, scheduler = state.model.train(), state.optimizer, state.scheduler
-    augment = AugmentConfig(erase_prob=config.erase_prob, noise_std=config.noise_std,
-                            noise_prob=config.noise_prob).scaled(config.augment_strength)
+    augment = AugmentConfig(erase_prob=config.erase_prob, noise_std=config.noise_std, noise_prob=config.noise_prob,
+                            warp=config.warp).scaled(config.augment_strength)
     # Summed on the device and read once at the end: no host sync per batch on a GPU.
     loss_sum = torch.zeros((), device=train.images.device)
     correct = torch.zeros((), device=train.images.device, dtype=torch.long)

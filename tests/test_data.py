@@ -143,3 +143,28 @@ def test_augment_strength_scales_the_affine_ranges_only():
 def test_the_affine_ranges_read_in_words_without_percent_signs():  # argparse help text formats % itself
     words = AugmentConfig().describe_affine()
     assert words == "rotation up to 7 degrees, shift up to 7 percent of the side, zoom 0.95-1.05, shear up to 5 degrees"
+
+
+def test_the_warp_moves_pixels_smoothly_within_its_bound_and_draws_nothing_when_off(small_test):
+    from mnist_lib.data import warp_field
+
+    config = AugmentConfig(warp=1.5)
+    field = warp_field(64, 28, 28, config, torch.Generator().manual_seed(0), "cpu")
+    in_pixels = field * 14  # a grid unit is half the side: 14 pixels
+    assert field.shape == (64, 28, 28, 2)
+    assert in_pixels.abs().max() <= 1.5 + 1e-5
+    assert in_pixels.abs().amax((1, 2, 3)).min() > 0.5  # every image is warped
+    # neighbours move together (under a pixel per pixel, so the warp never folds the image over itself)
+    assert (in_pixels[:, 1:] - in_pixels[:, :-1]).abs().max() < 0.75
+    images = small_test.images[:16]
+    identity = dict(degrees=0.0, translate=0.0, scale=(1.0, 1.0), shear=0.0)
+    plain = augment_batch(images, torch.Generator().manual_seed(3), AugmentConfig(**identity))
+    warped = augment_batch(images, torch.Generator().manual_seed(3), AugmentConfig(**identity, warp=1.5))
+    assert torch.allclose(plain, images, atol=1e-5) and not torch.allclose(warped, images, atol=1e-2)
+    # Off, the warp draws no random numbers: runs without it augment exactly as before it existed.
+    generator = torch.Generator().manual_seed(5)
+    augment_batch(images, generator, AugmentConfig())
+    after_plain = torch.rand(1, generator=generator)
+    generator = torch.Generator().manual_seed(5)
+    augment_batch(images, generator, AugmentConfig(warp=0.0))
+    assert torch.equal(torch.rand(1, generator=generator), after_plain)
