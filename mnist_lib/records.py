@@ -388,6 +388,7 @@ README_BLOCKS = {
     "superlight-bottleneck": partial(study_block, "superlight-bottleneck"),
     "superlight-sgd": partial(study_block, "superlight-sgd"),
     "superlight-activation": partial(study_block, "superlight-activation"),
+    "noise-recalibration": partial(study_block, "noise-recalibration"),
 }
 
 
