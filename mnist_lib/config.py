@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
+from torch import nn
 
 from .data import AugmentConfig
 from .errors import ConfigError
@@ -83,14 +84,16 @@ class TrainConfig:
                                "steps; the average is what is evaluated and saved as the run's weights (the trained "
                                "weights are kept for resuming). 0: off", "0 or a number in [0.9, 1)",
                                lambda value: _is_number(value) and (value == 0 or 0.9 <= value < 1))
-    recalibrate_bn: int = setting(0, "after every epoch, recompute BatchNorm's statistics as exact averages over this "
-                                  "many clean (un-augmented, noise-free) training images before evaluating, instead of "
-                                  "the running averages of the augmented training batches; training itself is "
-                                  "unchanged. 0: off", "a non-negative integer",
+    recalibrate_bn: int = setting(0, "after every epoch, recompute BatchNorm's statistics from this many clean "
+                                  "(un-augmented, noise-free) training images before evaluating (the mean of their "
+                                  "per-batch statistics, 250 images a batch), instead of the running averages of the "
+                                  "augmented training batches; training itself is unchanged. Needs a model with "
+                                  "BatchNorm; not with ema_decay. 0: off", "a non-negative integer",
                                   lambda value: _is_int(value) and value >= 0)
-    warp: float = setting(0.0, "smooth random warp of training images (with augment), on top of the affine: a 5x5 "
-                          "grid of points each moved up to this many pixels, bicubically interpolated. 0: off",
-                          "a number in [0, 4]", lambda value: _is_number(value) and 0 <= value <= 4)
+    warp: float = setting(0.0, "smooth random warp of training images (with augment; ignored without), on top of the "
+                          f"affine: a {AugmentConfig().warp_points}x{AugmentConfig().warp_points} grid of points each "
+                          "moved up to this many pixels in x and y, bicubically interpolated. 0: off",
+                          "a number in [0, 2]", lambda value: _is_number(value) and 0 <= value <= 2)
     erase_prob: float = setting(0.0, "probability of random erasing per training image (with augment)",
                                 "a probability in [0, 1]", lambda value: _is_number(value) and 0 <= value <= 1)
     noise_std: float | None = setting(None, "Gaussian pixel noise on training images (with augment), each one's std "
@@ -132,7 +135,15 @@ class TrainConfig:
                     create_model(value)  # its ConfigError lists the registered names
                 raise ConfigError(f"{spec.name}={value!r} is invalid: {spec.name} must be {spec.metadata['allowed']}")
         with torch.random.fork_rng(devices=[]):  # building a throw-away model must not move the caller's RNG
-            create_model(self.model, **self.model_args)  # a ConfigError for arguments the model does not take
+            model = create_model(self.model, **self.model_args)  # a ConfigError for arguments the model does not take
+        if self.recalibrate_bn:
+            if not any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules()):
+                raise ConfigError(f"recalibrate_bn={self.recalibrate_bn!r} is invalid for {self.model}: it has no "
+                                  "BatchNorm layers (use 0)")
+            if self.ema_decay:
+                # The average mixes its BatchNorm buffers too, so recalibrated statistics would leak into it.
+                raise ConfigError(f"recalibrate_bn={self.recalibrate_bn!r} is invalid with ema_decay="
+                                  f"{self.ema_decay!r}: use one of the two")
         return self
 
     def to_dict(self) -> dict:

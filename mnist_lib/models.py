@@ -126,11 +126,14 @@ def conv(
     separable: bool = False,
     activation: str = "relu",
 ) -> nn.Sequential:
-    """Conv -> ReLU, or Conv -> BatchNorm -> ReLU when `norm` (the conv then has no bias); optional dropout.
+    """Conv -> ReLU, or Conv -> BatchNorm -> ReLU when `norm` (the conv then has no bias); optional dropout;
+    `activation` names another of ACTIVATIONS in place of ReLU.
     `groups` splits the conv into groups and shuffles its output channels across them (so that stacked grouped
     convs mix); `separable` makes it depthwise (one filter per input channel) then 1x1, nothing in between."""
     if separable and groups > 1:
         raise ValueError("groups and separable exclude each other")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
     if separable:
         layers: list[nn.Module] = [
             Conv2d(c_in, c_in, kernel, padding=padding, dilation=dilation, groups=c_in, bias=False),
@@ -217,8 +220,6 @@ class GapNet(ConvClassifier):
         grouped = [*widths[1:6], bottleneck] if bottleneck else widths[1:6]
         if not (isinstance(groups, int) and groups > 0 and all(w % groups == 0 for w in grouped)):
             raise ValueError(f"groups must be a positive integer dividing widths[1:6] (and bottleneck), got {groups!r}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
         w, d = widths, dilations
         block = partial(conv, norm=True, activation=activation)
         layers = [block(1, w[0], dropout=dropout), block(w[0], w[1], dropout=dropout), MaxPool2d(2)]  # 28 -> 14

@@ -142,8 +142,9 @@ def update_average(average: nn.Module, model: nn.Module, decay: float, step: int
 
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> None:
-    """Set every BatchNorm layer's running mean and variance to the average over `images` of its batch statistics
-    (`batch_size` images a batch), the rest of the model in eval mode (no dropout). The running averages kept in
+    """Set every BatchNorm layer's running mean and variance to the mean over `images` of its per-batch statistics
+    (`batch_size` images a batch; the variances unbiased within each batch), the rest of the model in eval mode
+    (no dropout). The running averages kept in
     training describe the last augmented, perhaps noisy, batches; clean inputs can differ from those."""
     norms = [module for module in model.modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
     was_training, momenta = model.training, [norm.momentum for norm in norms]
@@ -162,6 +163,9 @@ def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: in
 def recalibration_images(train: TensorSplit, config: TrainConfig) -> torch.Tensor:
     """The clean training images a run recomputes BatchNorm statistics on: config.recalibrate_bn of them, the
     same every epoch, drawn with a generator of their own (so the run's other random draws do not move)."""
+    if config.recalibrate_bn > len(train):
+        raise ConfigError(f"recalibrate_bn={config.recalibrate_bn!r} is invalid: the training split has only "
+                          f"{len(train):,} images")
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config.seed))
     return train.images[order[:config.recalibrate_bn].to(train.images.device)]
 

@@ -154,17 +154,23 @@ def test_the_warp_moves_pixels_smoothly_within_its_bound_and_draws_nothing_when_
     assert field.shape == (64, 28, 28, 2)
     assert in_pixels.abs().max() <= 1.5 + 1e-5
     assert in_pixels.abs().amax((1, 2, 3)).min() > 0.5  # every image is warped
-    # neighbours move together (under a pixel per pixel, so the warp never folds the image over itself)
+    # neighbours move together in both directions (under a pixel per pixel: the warp never folds the image)
     assert (in_pixels[:, 1:] - in_pixels[:, :-1]).abs().max() < 0.75
+    assert (in_pixels[:, :, 1:] - in_pixels[:, :, :-1]).abs().max() < 0.75
     images = small_test.images[:16]
     identity = dict(degrees=0.0, translate=0.0, scale=(1.0, 1.0), shear=0.0)
     plain = augment_batch(images, torch.Generator().manual_seed(3), AugmentConfig(**identity))
     warped = augment_batch(images, torch.Generator().manual_seed(3), AugmentConfig(**identity, warp=1.5))
     assert torch.allclose(plain, images, atol=1e-5) and not torch.allclose(warped, images, atol=1e-2)
-    # Off, the warp draws no random numbers: runs without it augment exactly as before it existed.
-    generator = torch.Generator().manual_seed(5)
-    augment_batch(images, generator, AugmentConfig())
-    after_plain = torch.rand(1, generator=generator)
+    # Off, the warp draws no random numbers: augment_batch draws the affine matrices' numbers and nothing else,
+    # so runs without a warp augment exactly as before it existed.
+    from mnist_lib.data import affine_matrices
+
     generator = torch.Generator().manual_seed(5)
     augment_batch(images, generator, AugmentConfig(warp=0.0))
-    assert torch.equal(torch.rand(1, generator=generator), after_plain)
+    reference = torch.Generator().manual_seed(5)
+    affine_matrices(len(images), AugmentConfig(), reference, "cpu")
+    assert torch.equal(generator.get_state(), reference.get_state())
+    generator = torch.Generator().manual_seed(5)
+    augment_batch(images, generator, AugmentConfig(warp=1.5))
+    assert not torch.equal(generator.get_state(), reference.get_state())

@@ -401,7 +401,10 @@ def test_the_readmes_activation_decision_holds_for_the_committed_runs():
     readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
     assert list(summary["seeds"]) == [3, 3] and list(summary["model"]) == ["superlight", "gapnet"]
     assert summary["vs the first row"][1].endswith(", worse")
-    assert "**Decision: ReLU stays.** SiLU is worse beyond the seeds' spread." in readme
+    assert "**Decision: ReLU stays.** SiLU is worse beyond the seeds' spread, though not on every seed" in readme
+    by_seed = table.pivot(index="seed", columns="model")["final acc (%)"]
+    silu_minus_relu = by_seed["gapnet"] - by_seed["superlight"]
+    assert silu_minus_relu[2] > 0 and silu_minus_relu[1] < 0 and round(silu_minus_relu[3], 2) == -0.25
     spread = table.groupby("model").std(numeric_only=True).max()
     gap = table.groupby("model").mean(numeric_only=True).diff(-1).loc["gapnet"]  # silu - relu
     for column in ("train - held-out, final (pp)", "acc at noise 0.1 (%)"):
@@ -419,32 +422,35 @@ def test_the_readmes_activation_decision_holds_for_the_committed_runs():
 
 
 def test_the_readmes_recalibration_decision_holds_for_the_committed_runs():
-    """README: the quarter share with recalibration is within noise of the noise-free recipe with the smallest gap
-    of the noise rows, every seed holds both noise aims, its worst last-3 minimum is below the noise-free one;
-    recalibration's paired gain is positive in 5 of 6 ReLU runs, below the seeds' spread; at std 0.3 the
-    recalibrated half-share row is lower, within noise; SiLU within noise of ReLU."""
+    """README: every noise row within noise of the noise-free one; the quarter share within noise of the half share,
+    below it beyond the spread at std 0.2 and 0.3, every seed above both aims, the lowest worst last-3 minimum of
+    the ReLU rows; recalibration positive in 5 of 6 ReLU runs, negative in the SiLU runs; SiLU within noise of
+    ReLU; the CPU kinds as stated."""
     from mnist_lib.runs import committed_runs_dir
 
     summary = studies.study_summary("noise-recalibration", committed_runs_dir())
     table = studies.study_table("noise-recalibration", committed_runs_dir())
     readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
     assert list(summary["seeds"]) == [3, 3, 3, 3, 3]
-    assert "**Decision: noise on a quarter of the images with recalibrated statistics is the candidate" in readme
-    gaps = [float(cell.split(",")[0]) for cell in summary["vs the first row"][1:]]
+    assert "**Decision: nothing here is adopted; no noise recipe can be told apart" in readme
     assert all(cell.endswith(", within noise") for cell in summary["vs the first row"][1:])
-    assert gaps[2] == max(gaps)  # the quarter share: the smallest cost
     rows = table.groupby(["model", "recalibrate_bn", "noise_prob"], sort=False)
-    quarter = rows.get_group(("superlight", 10_000, 0.25))
+    quarter, half = rows.get_group(("superlight", 10_000, 0.25)), rows.get_group(("superlight", 0, 0.5))
+    assert studies.versus(quarter["final acc (%)"], half["final acc (%)"]).endswith("within noise")
+    for column in ("acc at noise 0.2 (%)", "acc at noise 0.3 (%)"):
+        assert studies.versus(quarter[column], half[column]).endswith("worse"), column
     assert (quarter["acc at noise 0.2 (%)"] >= 99.0).all() and (quarter["acc at noise 0.3 (%)"] >= 98.0).all()
-    clean = rows.get_group(("superlight", 0, 1.0))
-    assert quarter["last-3 min (%)"].min() < clean["last-3 min (%)"].min()
+    worst = table[table["model"] == "superlight"].groupby(["recalibrate_bn", "noise_prob"])["last-3 min (%)"].min()
+    assert worst.idxmin() == (10_000, 0.25)
     relu = table[(table["model"] == "superlight") & (table["recalibrate_bn"] > 0)]
     gains = relu["recalibrated - running statistics, final (pp)"]
     assert (gains > 0).sum() == 5 and len(gains) == 6
-    assert gains.mean() < table.groupby("recalibrate_bn")["final acc (%)"].std().max()
-    without, with_ = rows.get_group(("superlight", 0, 0.5)), rows.get_group(("superlight", 10_000, 0.5))
-    strongest = "acc at noise 0.3 (%)"
-    assert with_[strongest].mean() < without[strongest].mean()
-    assert studies.versus(with_[strongest], without[strongest]).endswith("within noise")
+    silu_gains = table[table["model"] == "gapnet"]["recalibrated - running statistics, final (pp)"]
+    assert (silu_gains < 0).all() and len(silu_gains) == 3
+    with_ = rows.get_group(("superlight", 10_000, 0.5))
     silu = rows.get_group(("gapnet", 10_000, 0.5))
     assert studies.versus(silu["final acc (%)"], with_["final acc (%)"]).endswith("within noise")
+    assert "The new runs ran on a 2-core AVX-512 machine, the first two rows on AVX2." in readme
+    for m in studies.study_runs("noise-recalibration", committed_runs_dir()):
+        new = m["config"].get("recalibrate_bn", 0) > 0
+        assert m["cpu_capability"] == ("AVX512" if new else "AVX2"), m["run"]

@@ -323,17 +323,21 @@ def test_batchnorm_recalibration_sets_the_exact_statistics_of_the_given_images()
     from mnist_lib.training import recalibrate_batchnorm
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.Dropout(0.5))
+    # Dropout before the BatchNorm: if it were left on, it would change the statistics.
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.Dropout(0.5), torch.nn.BatchNorm2d(3))
     images = torch.randn(40, 1, 8, 8) * 2 + 1
     model.train()
     model(torch.randn(8, 1, 8, 8))  # running statistics of some other batch
     recalibrate_batchnorm(model, images, batch_size=10)
     features = model[0](images)
     batches = features.split(10)
-    assert torch.allclose(model[1].running_mean, features.mean((0, 2, 3)), atol=1e-5)
+    assert torch.allclose(model[2].running_mean, features.mean((0, 2, 3)), atol=1e-5)
     expected_var = torch.stack([batch.var((0, 2, 3)) for batch in batches]).mean(0)  # unbiased, per batch
-    assert torch.allclose(model[1].running_var, expected_var, atol=1e-5)
-    assert model.training and model[1].momentum == 0.1  # the model's mode and momentum are restored
+    assert torch.allclose(model[2].running_var, expected_var, atol=1e-5)
+    assert model.training and model[1].training and model[2].momentum == 0.1  # mode and momentum restored
+    model.eval()
+    recalibrate_batchnorm(model, images, batch_size=10)
+    assert not model.training and not model[2].training  # an evaluating model stays in eval mode
 
 
 def test_recalibration_changes_the_evaluation_not_the_training(tmp_path, small_train, small_test):
@@ -366,3 +370,12 @@ def test_resume_with_recalibration_equals_uninterrupted_run(tmp_path, small_trai
     assert without_timing(resumed.history) == without_timing(whole.history)
     finished, again = load_checkpoint(whole.checkpoint)["state_dict"], load_checkpoint(resumed.checkpoint)["state_dict"]
     assert all(torch.equal(finished[name], again[name]) for name in finished)
+
+
+def test_recalibration_refuses_what_it_cannot_do(small_train, small_test):
+    with pytest.raises(ConfigError, match="recalibrate_bn=100 is invalid for light: it has no BatchNorm layers"):
+        TrainConfig(model="light", recalibrate_bn=100).validate()
+    with pytest.raises(ConfigError, match="recalibrate_bn=100 is invalid with ema_decay=0.99"):
+        TrainConfig(recalibrate_bn=100, ema_decay=0.99).validate()
+    with pytest.raises(ConfigError, match="the training split has only 2,000 images"):
+        fit(TrainConfig(**{**QUICK, "recalibrate_bn": 5000}).validate(), small_train, small_test)
