@@ -389,6 +389,7 @@ README_BLOCKS = {
     "superlight-sgd": partial(study_block, "superlight-sgd"),
     "superlight-activation": partial(study_block, "superlight-activation"),
     "noise-recalibration": partial(study_block, "noise-recalibration"),
+    "superlight-warp": partial(study_block, "superlight-warp"),
 }
 
 

@@ -454,3 +454,20 @@ def test_the_readmes_recalibration_decision_holds_for_the_committed_runs():
     for m in studies.study_runs("noise-recalibration", committed_runs_dir()):
         new = m["config"].get("recalibrate_bn", 0) > 0
         assert m["cpu_capability"] == ("AVX512" if new else "AVX2"), m["run"]
+
+
+def test_the_readmes_warp_decision_holds_for_the_committed_runs():
+    """README: the warp is worse beyond the spread, with a negative train - held-out gap beyond either spread;
+    the CPU kinds as stated."""
+    from mnist_lib.runs import committed_runs_dir
+
+    summary = studies.study_summary("superlight-warp", committed_runs_dir())
+    table = studies.study_table("superlight-warp", committed_runs_dir())
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert list(summary["seeds"]) == [3, 3] and summary["vs the first row"][1].endswith(", worse")
+    assert "**Decision: no warp.** It is worse beyond the seeds' spread" in readme
+    gap = table.groupby("warp")["train - held-out, final (pp)"]
+    assert gap.mean()[1.5] < 0 and gap.mean()[0.0] - gap.mean()[1.5] > gap.std().max()
+    kinds = {m["config"].get("warp", 0.0): m["cpu_capability"]
+             for m in studies.study_runs("superlight-warp", committed_runs_dir())}
+    assert kinds == {0.0: "AVX2", 1.5: "AVX512"}
