@@ -301,18 +301,6 @@ def test_a_run_with_a_moving_average_reports_and_saves_the_average(tmp_path, sma
     assert "trained weights" in (run.run_dir / TRAIN_LOG).read_text()
 
 
-def test_resume_with_a_moving_average_equals_uninterrupted_run(tmp_path, small_train, small_test):
-    splits = dict(train_split=small_train, test_split=small_test, verbose=False)
-    config = TrainConfig(**{**QUICK, "epochs": 2, "ema_decay": 0.99})
-    whole = train(config, runs_dir=tmp_path / "a", **splits)
-    part = train(config, runs_dir=tmp_path / "b", stop_after=1, **splits)
-    resumed = train(resume=part.checkpoint, **splits)
-    assert without_timing(resumed.history) == without_timing(whole.history)
-    for key in ("state_dict", "trained_state_dict"):
-        finished, again = load_checkpoint(whole.checkpoint)[key], load_checkpoint(resumed.checkpoint)[key]
-        assert all(torch.equal(finished[name], again[name]) for name in finished), key
-
-
 @pytest.mark.parametrize("decay", [0.5, 1.0, -0.1, True])
 def test_ema_decay_outside_its_range_is_refused(decay):
     with pytest.raises(ConfigError, match="ema_decay"):
@@ -361,15 +349,19 @@ def test_recalibration_changes_the_evaluation_not_the_training(tmp_path, small_t
     assert "running BatchNorm statistics" in (recalibrated.run_dir / TRAIN_LOG).read_text()
 
 
-def test_resume_with_recalibration_equals_uninterrupted_run(tmp_path, small_train, small_test):
+@pytest.mark.parametrize("option", [{"ema_decay": 0.99}, {"recalibrate_bn": 500}], ids=["average", "recalibration"])
+def test_resume_with_an_evaluation_option_equals_uninterrupted_run(tmp_path, small_train, small_test, option):
     splits = dict(train_split=small_train, test_split=small_test, verbose=False)
-    config = TrainConfig(**{**QUICK, "epochs": 2, "recalibrate_bn": 500})
+    config = TrainConfig(**{**QUICK, "epochs": 2, **option})
     whole = train(config, runs_dir=tmp_path / "a", **splits)
     part = train(config, runs_dir=tmp_path / "b", stop_after=1, **splits)
     resumed = train(resume=part.checkpoint, **splits)
     assert without_timing(resumed.history) == without_timing(whole.history)
-    finished, again = load_checkpoint(whole.checkpoint)["state_dict"], load_checkpoint(resumed.checkpoint)["state_dict"]
-    assert all(torch.equal(finished[name], again[name]) for name in finished)
+    finished_state, again_state = load_checkpoint(whole.checkpoint), load_checkpoint(resumed.checkpoint)
+    assert ("trained_state_dict" in finished_state) == ("ema_decay" in option)
+    for key in ("state_dict", "trained_state_dict"):  # the trained weights are kept apart from an average
+        finished, again = finished_state.get(key, {}), again_state.get(key, {})
+        assert finished.keys() == again.keys() and all(torch.equal(finished[name], again[name]) for name in finished)
 
 
 def test_recalibration_refuses_what_it_cannot_do(small_train, small_test):
