@@ -84,7 +84,8 @@ def test_readme_timing_claims_match_their_sources():
 
 
 @pytest.mark.parametrize("output, after", [("ci-fresh-clone-2026-12-03-input-grads-on.txt", ": still over 30."),
-                                           ("ci-fresh-clone-2026-12-03.txt", ": the machine moved")])
+                                           ("ci-fresh-clone-2026-12-03.txt", ": the machine moved"),
+                                           ("ci-fresh-clone-2026-12-03-afternoon.txt", ": over 30 again.")])
 def test_readme_quotes_the_fresh_clone_ci_runs_of_2026_12_03(output, after):
     readme = " ".join((REPO / "README.md").read_text().split())
     run = ci_run(output)
