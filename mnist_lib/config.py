@@ -10,11 +10,10 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
-from torch import nn
 
 from .data import AugmentConfig
 from .errors import ConfigError
-from .models import MODELS, create_model
+from .models import MODELS, batchnorm_layers, create_model
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 OPTIMIZERS = ("adamw", "sgd")
@@ -137,7 +136,7 @@ class TrainConfig:
         with torch.random.fork_rng(devices=[]):  # building a throw-away model must not move the caller's RNG
             model = create_model(self.model, **self.model_args)  # a ConfigError for arguments the model does not take
         if self.recalibrate_bn:
-            if not any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules()):
+            if not batchnorm_layers(model):
                 raise ConfigError(f"recalibrate_bn={self.recalibrate_bn!r} is invalid for {self.model}: it has no "
                                   "BatchNorm layers (use 0)")
             if self.ema_decay:

@@ -43,6 +43,11 @@ def create_model(name: str, **kwargs) -> nn.Module:
         raise ConfigError(f"model_args={kwargs!r} is invalid for {name}: {error}") from None
 
 
+def batchnorm_layers(model: nn.Module) -> list[nn.Module]:
+    """The model's BatchNorm layers (of any dimension)."""
+    return [module for module in model.modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

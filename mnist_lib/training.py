@@ -21,7 +21,7 @@ from tqdm import tqdm
 from .config import TrainConfig, is_device_name
 from .data import AugmentConfig, TensorSplit, augment_batch
 from .errors import ConfigError
-from .models import create_model
+from .models import batchnorm_layers, create_model
 
 EVAL_BATCH = 250  # a 250-image batch stays in a 2-core CPU's caches: 1.6x faster than 1,000, the same logits
 
@@ -144,9 +144,9 @@ def update_average(average: nn.Module, model: nn.Module, decay: float, step: int
 def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> None:
     """Set every BatchNorm layer's running mean and variance to the mean over `images` of its per-batch statistics
     (`batch_size` images a batch; the variances unbiased within each batch), the rest of the model in eval mode
-    (no dropout). The running averages kept in
-    training describe the last augmented, perhaps noisy, batches; clean inputs can differ from those."""
-    norms = [module for module in model.modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    (no dropout). The running averages kept in training describe the last augmented, perhaps noisy, batches;
+    clean inputs can differ from those."""
+    norms = batchnorm_layers(model)
     was_training, momenta = model.training, [norm.momentum for norm in norms]
     model.eval()
     for norm in norms:
