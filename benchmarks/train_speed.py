@@ -40,8 +40,8 @@ from mnist_lib.runs import train
 BATCH = 128
 STEP_IMAGES = 128 * 120  # images per timed block in (c)
 # (c): name -> (what it is, adopted?). "before" is the engine that trained the committed series, whose convolutions
-# take oneDNN's own input-gradient kernel (still the default: models.INPUT_GRAD_BY_CONV is to be switched on with
-# the series' regeneration). The candidates not adopted are measured on top of that opt-in path.
+# take oneDNN's own input-gradient kernel (TrainConfig.conv_input_grads="native", still the default until the series
+# is regenerated with "forward-conv"). The candidates not adopted are measured on top of that opt-in path.
 VARIANTS = {
     "before": ("engine before (oneDNN's input-gradient kernel)", "-"),
     "input_grad": ("+ input gradients as forward convs (models.Conv2d)", "opt-in"),
@@ -62,16 +62,15 @@ def cpu_description() -> str:
             f"{torch.get_num_threads()} threads, flags: {' '.join(sorted(flags)) or 'unknown'}")
 
 
-def set_engine(variant: str) -> None:
-    """Put the library into the state of `variant` ("before": the series' engine, the others: the opt-in path)."""
-    models.INPUT_GRAD_BY_CONV = variant != "before"
+def engine_config(variant: str, device: str) -> TrainConfig:
+    """The settings of `variant` ("before": the series' engine, the others: the opt-in path)."""
+    return TrainConfig(device=device, conv_input_grads="native" if variant == "before" else "forward-conv")
 
 
 def worker(variant: str, data_dir, device: str) -> dict:
     """Timings of one variant, in this (fresh) process."""
-    set_engine(variant)
     target = training.pick_device(device)
-    config = TrainConfig(device=str(target))
+    config = engine_config(variant, str(target))
     train_split = load_split(True, data_dir, target, download=False, limit=STEP_IMAGES)
     test = load_split(False, data_dir, target, download=False)
     state = training.TrainState.new(config, -(-len(train_split) // BATCH), target)
@@ -88,11 +87,12 @@ def worker(variant: str, data_dir, device: str) -> dict:
             split.images = split.images.contiguous(memory_format=torch.channels_last)
     generator = torch.Generator(device=target).manual_seed(0)
     started = time.perf_counter()
-    training.train_one_epoch(state, train_split, config, generator, progress=False)  # warm-up (and compile)
-    warmup = time.perf_counter() - started
-    steps = -(-len(train_split) // BATCH)
-    faults, started = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
-    training.train_one_epoch(state, train_split, config, generator, progress=False)
+    with models.input_gradients(config.conv_input_grads):  # as training.fit does
+        training.train_one_epoch(state, train_split, config, generator, progress=False)  # warm-up (and compile)
+        warmup = time.perf_counter() - started
+        steps = -(-len(train_split) // BATCH)
+        faults, started = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+        training.train_one_epoch(state, train_split, config, generator, progress=False)
     step_ms = (time.perf_counter() - started) / steps * 1000
     faults_per_step = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
     training.logits(state.model, test)
@@ -103,10 +103,9 @@ def worker(variant: str, data_dir, device: str) -> dict:
 
 
 def full_run_worker(variant: str, data_dir, device: str) -> dict:
-    set_engine(variant)
     with tempfile.TemporaryDirectory() as runs_dir:
         started = time.perf_counter()
-        run = train(TrainConfig(device=device), data_dir=data_dir, download=False, runs_dir=runs_dir, verbose=False)
+        run = train(engine_config(variant, device), data_dir=data_dir, download=False, runs_dir=runs_dir, verbose=False)
         seconds = time.perf_counter() - started
     return {"seconds": seconds, "final_test_acc": run.metrics["summary"]["final_test_acc"],
             "history": [{k: v for k, v in row.items() if k != "seconds"} for row in run.history]}

@@ -13,7 +13,7 @@ import torch
 
 from .data import AugmentConfig
 from .errors import ConfigError
-from .models import MODELS, batchnorm_layers, create_model
+from .models import INPUT_GRADIENTS, MODELS, batchnorm_layers, create_model
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 OPTIMIZERS = ("adamw", "sgd")
@@ -26,7 +26,7 @@ NO_RECIPE = {"noise_std": 0.0, "noise_prob": 1.0}  # ... and for a model without
 # Settings added after runs were recorded, with the value that reproduces what those runs did.
 BEFORE_SETTING = {"noise_std": 0.0, "noise_prob": 1.0, "validation": False, "label_smoothing": 0.0,
                   "augment_strength": 1.0, "ema_decay": 0.0, "optimizer": "adamw", "recalibrate_bn": 0,
-                  "warp": 0.0}
+                  "warp": 0.0, "conv_input_grads": "native"}
 
 
 def is_device_name(value) -> bool:
@@ -107,6 +107,11 @@ class TrainConfig:
                         lambda value: _is_int(value) and value >= 0)
     device: str = setting("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps",
                           "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", lambda value: is_device_name(value))
+    conv_input_grads: str = setting("native", "how CPU training computes a convolution's input gradient: native "
+                                    "(oneDNN's backward-data kernel) or forward-conv (the same gradient as a forward "
+                                    "convolution with the flipped kernel: faster per step on the CPU, the same sums in "
+                                    "another order, so another trajectory). GPUs and evaluation always take native",
+                                    "'native' or 'forward-conv'", lambda value: value in INPUT_GRADIENTS)
     train_limit: int | None = setting(None, "train on the first N training images only (quick runs)",
                                       "a positive integer or None (the whole split)",
                                       lambda value: value is None or _positive_int(value))

@@ -4,8 +4,9 @@ frontier family scaled from SuperLight (`create_model("gap-3.2k")`)."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 
 import torch
@@ -81,19 +82,30 @@ class _InputGradByConv(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None
 
 
-# Off: the committed series was trained with oneDNN's own input gradients, and switching changes every training
-# trajectory by rounding (as another CPU kind does), so it is to be switched on together with the series'
-# regeneration, not before. Runs record which path trained them (metrics.json "conv_input_grads").
-INPUT_GRAD_BY_CONV = False
+INPUT_GRADIENTS = ("native", "forward-conv")  # TrainConfig.conv_input_grads
+_input_grad_by_conv = False  # on only inside input_gradients("forward-conv"), i.e. during a run that asks for it
+
+
+@contextlib.contextmanager
+def input_gradients(method: str) -> Iterator[None]:
+    """Within: CPU training computes conv input gradients by `method` ('native': oneDNN's backward-data kernel;
+    'forward-conv': `_InputGradByConv`); the previous method is restored on exit."""
+    global _input_grad_by_conv
+    saved, _input_grad_by_conv = _input_grad_by_conv, method == "forward-conv"
+    try:
+        yield
+    finally:
+        _input_grad_by_conv = saved
 
 
 class Conv2d(nn.Conv2d):
-    """nn.Conv2d (same parameters, same state_dict). With INPUT_GRAD_BY_CONV, training on the CPU (train mode,
-    autograd on, no autocast) takes `_InputGradByConv` where it applies: stride 1, no groups, numeric zero padding
-    no larger than a "full" convolution's. Evaluation, tracing, GPUs and every other conv are nn.Conv2d's own."""
+    """nn.Conv2d (same parameters, same state_dict). Inside input_gradients("forward-conv"), training on the CPU
+    (train mode, autograd on, no autocast) takes `_InputGradByConv` where it applies: stride 1, no groups, numeric
+    zero padding no larger than a "full" convolution's. Evaluation, tracing, GPUs and every other conv are
+    nn.Conv2d's own."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (INPUT_GRAD_BY_CONV and self.training and torch.is_grad_enabled() and x.device.type == "cpu"
+        if (_input_grad_by_conv and self.training and torch.is_grad_enabled() and x.device.type == "cpu"
                 and not torch.is_autocast_enabled("cpu") and self._flipped_input_grad_applies):
             return _InputGradByConv.apply(x, self.weight, self.bias, self.padding, self.dilation)
         return super().forward(x)

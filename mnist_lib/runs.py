@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import models
 from .config import TrainConfig
 from .data import TensorSplit, load_split, repo_root, split_validation
 from .errors import ConfigError, UserError
@@ -217,8 +216,8 @@ def _new_run(root: Path, config: TrainConfig, model: nn.Module, device: torch.de
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        # Runs recorded before this key existed took oneDNN's input gradients ("native").
-        "conv_input_grads": "forward conv" if models.INPUT_GRAD_BY_CONV and device.type == "cpu" else "native",
+        # What trained it (the setting applies on the CPU only); runs recorded before this key took "native".
+        "conv_input_grads": config.conv_input_grads if device.type == "cpu" else "native",
         "train_images": len(train),
         "test_images": len(test),
         "evaluated_on": evaluated_on(config),

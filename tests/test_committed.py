@@ -119,7 +119,7 @@ def test_the_series_holds_complete_standard_runs_once_each():
         assert metrics["status"] == "complete" and metrics.get("evaluated_on", "test") == "test"
         assert config == TrainConfig(model=config.model, augment=config.augment, seed=config.seed,
                                      device=config.device)
-        # One engine for the whole series: models.INPUT_GRAD_BY_CONV is to be switched on with its regeneration.
+        # One engine for the whole series: conv_input_grads='forward-conv' becomes the default with its regeneration.
         assert metrics.get("conv_input_grads", "native") == "native", metrics["run"]
 
 

@@ -136,14 +136,16 @@ CONV_SHAPES = {  # nn.Conv2d arguments, input channels first: every kind of conv
 
 
 @pytest.fixture
-def flipped_input_grads(monkeypatch):
-    monkeypatch.setattr(models, "INPUT_GRAD_BY_CONV", True)
+def flipped_input_grads():
+    with models.input_gradients("forward-conv"):
+        yield
 
 
 @pytest.mark.parametrize("shape", CONV_SHAPES)
 def test_the_models_conv_gives_nn_conv2ds_outputs_and_gradients(shape, flipped_input_grads):
-    """With the switch on, models.Conv2d computes its input gradient as a forward conv: the same sums as
-    nn.Conv2d's backward in another order, so equal to float rounding; weight and bias gradients are nn.Conv2d's."""
+    """Inside input_gradients("forward-conv"), models.Conv2d computes its input gradient as a forward conv: the
+    same sums as nn.Conv2d's backward in another order, so equal to float rounding; weight and bias gradients are
+    nn.Conv2d's."""
     args = CONV_SHAPES[shape]
     torch.manual_seed(0)
     reference, ours = torch.nn.Conv2d(**args), models.Conv2d(**args)
@@ -161,10 +163,16 @@ def test_the_models_conv_gives_nn_conv2ds_outputs_and_gradients(shape, flipped_i
         torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
 
 
-def test_the_flipped_input_gradient_is_off_until_the_series_is_retrained_with_it():
-    """The committed series was trained with oneDNN's input gradients; training must follow it by default."""
-    assert models.INPUT_GRAD_BY_CONV is False
-    assert models.Conv2d(2, 2, 3)(torch.randn(1, 2, 5, 5, requires_grad=True)).grad_fn.name() == "ConvolutionBackward0"
+def test_the_flipped_input_gradient_is_scoped_to_its_context():
+    """Outside input_gradients("forward-conv") (and after it, even when it raised), Conv2d is nn.Conv2d's own."""
+    def grad_fn() -> str:
+        return models.Conv2d(2, 2, 3)(torch.randn(1, 2, 5, 5, requires_grad=True)).grad_fn.name()
+
+    assert grad_fn() == "ConvolutionBackward0"
+    with pytest.raises(RuntimeError), models.input_gradients("forward-conv"):
+        assert grad_fn() == "_InputGradByConvBackward"
+        raise RuntimeError
+    assert grad_fn() == "ConvolutionBackward0"
 
 
 def test_the_flipped_input_gradient_has_second_derivatives(flipped_input_grads):

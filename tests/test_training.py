@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import types
+from dataclasses import replace
 
 import pytest
 import torch
@@ -42,12 +43,13 @@ def test_same_seed_same_history(tmp_path, small_train, small_test):
     assert other.history[0]["train_loss"] != first.history[0]["train_loss"]
 
 
-def test_a_run_records_which_input_gradients_trained_it(tmp_path, small_train, small_test, monkeypatch):
+def test_a_run_records_which_input_gradients_trained_it(tmp_path, small_train, small_test):
     config = TrainConfig(**{**QUICK, "epochs": 1, "device": "cpu"})
     native = train(config, train_split=small_train, test_split=small_test, runs_dir=tmp_path, verbose=False)
-    monkeypatch.setattr(models, "INPUT_GRAD_BY_CONV", True)
-    flipped = train(config, train_split=small_train, test_split=small_test, runs_dir=tmp_path, verbose=False)
-    assert (native.metrics["conv_input_grads"], flipped.metrics["conv_input_grads"]) == ("native", "forward conv")
+    flipped = train(replace(config, conv_input_grads="forward-conv"), train_split=small_train, test_split=small_test,
+                    runs_dir=tmp_path, verbose=False)
+    assert (native.metrics["conv_input_grads"], flipped.metrics["conv_input_grads"]) == ("native", "forward-conv")
+    assert not models._input_grad_by_conv  # scoped to the run
     weights = [(a, b) for a, b in zip(native.model.parameters(), flipped.model.parameters(), strict=True)]
     assert not all(torch.equal(a, b) for a, b in weights)  # the sums' order differs: another trajectory
 
