@@ -26,7 +26,7 @@ NO_RECIPE = {"noise_std": 0.0, "noise_prob": 1.0}  # ... and for a model without
 # Settings added after runs were recorded, with the value that reproduces what those runs did.
 BEFORE_SETTING = {"noise_std": 0.0, "noise_prob": 1.0, "validation": False, "label_smoothing": 0.0,
                   "augment_strength": 1.0, "ema_decay": 0.0, "optimizer": "adamw", "recalibrate_bn": 0,
-                  "warp": 0.0, "conv_input_grads": "native"}
+                  "warp": 0.0, "conv_input_grads": "native", "clean_last_epochs": 0}
 
 
 def is_device_name(value) -> bool:
@@ -93,6 +93,10 @@ class TrainConfig:
                           f"affine: a {AugmentConfig().warp_points}x{AugmentConfig().warp_points} grid of points each "
                           "moved up to this many pixels in x and y, bicubically interpolated. 0: off",
                           "a number in [0, 2]", lambda value: _is_number(value) and 0 <= value <= 2)
+    clean_last_epochs: int = setting(0, "train the last N epochs on clean images (with augment: no affine, warp, "
+                                     "erasing or noise in those epochs), so that the epochs at the smallest learning "
+                                     "rates fit the images the model is evaluated on. 0: augment every epoch",
+                                     "an integer from 0 to epochs", lambda value: _is_int(value) and value >= 0)
     erase_prob: float = setting(0.0, "probability of random erasing per training image (with augment)",
                                 "a probability in [0, 1]", lambda value: _is_number(value) and 0 <= value <= 1)
     noise_std: float | None = setting(None, "Gaussian pixel noise on training images (with augment), each one's std "
@@ -138,6 +142,9 @@ class TrainConfig:
                 if spec.name == "model" and isinstance(value, str):
                     create_model(value)  # its ConfigError lists the registered names
                 raise ConfigError(f"{spec.name}={value!r} is invalid: {spec.name} must be {spec.metadata['allowed']}")
+        if self.clean_last_epochs > self.epochs:
+            raise ConfigError(f"clean_last_epochs={self.clean_last_epochs!r} is invalid: clean_last_epochs must be "
+                              f"an integer from 0 to epochs ({self.epochs})")
         with torch.random.fork_rng(devices=[]):  # building a throw-away model must not move the caller's RNG
             model = create_model(self.model, **self.model_args)  # a ConfigError for arguments the model does not take
         if self.recalibrate_bn:

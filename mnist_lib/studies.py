@@ -212,6 +212,16 @@ def _superlight_warp() -> list[TrainConfig]:
     return _variants(TrainConfig(model="superlight", validation=True), [{}, {"warp": 1.5}])
 
 
+def _superlight_clean_finish() -> list[TrainConfig]:
+    """The last 1 or 2 of the 15 epochs on clean (un-augmented) images: the epochs at the smallest learning rates
+    then fit the images the model is evaluated on. A variant's run is its seed's baseline run up to the first clean
+    epoch (the same weights, batches and draws: on the same kind of CPU), so the same-seed differences compare the
+    finishes alone. Its own baseline rows, with the forward-conv input gradients (the noise study's noise-free runs
+    took the native ones, another trajectory); seeds 1-3, all on one CPU."""
+    return _variants(TrainConfig(model="superlight", validation=True, conv_input_grads="forward-conv"),
+                     [{}, {"clean_last_epochs": 1}, {"clean_last_epochs": 2}])
+
+
 # For each variant of an ablation, in the study's order, the variant it changes one thing of (None: the start).
 ABLATION_STEPS = {"lightest-ablation": (None, 0, 1, 2, 3), "superlight-ablation": (None, 0, 1, 2, 3, 4)}
 # Studies whose tables show how fast and how fully the runs fit (after epoch 1; train - held-out), as ablations do.
@@ -225,6 +235,10 @@ AVERAGE_STUDIES = {"ema"}
 PAIRED = ("average - trained weights, final (pp)", "average - trained weights, last-3 min (pp)")
 # ... and for runs that recompute BatchNorm's statistics, the recomputed minus the running statistics' accuracy.
 RECALIBRATION_STUDIES = {"noise-recalibration"}
+# Studies whose variants share each seed's run with the first row up to where they differ: their tables also show
+# each variant's same-seed differences from the first row (free of the seeds' spread up to that point).
+SAME_START_STUDIES = {"superlight-clean-finish"}
+SAME_SEED = "same seed, vs the first row (pp)"
 PAIRED_BN = ("recalibrated - running statistics, final (pp)", "recalibrated - running statistics, last-3 min (pp)")
 
 STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study, "noise-test": _noise_test_study,
@@ -235,7 +249,7 @@ STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study,
            "superlight-smoothing-decay": _superlight_smoothing_decay,
            "superlight-bottleneck": _superlight_bottleneck, "superlight-sgd": _superlight_sgd,
            "superlight-activation": _superlight_activation, "noise-recalibration": _noise_recalibration,
-           "superlight-warp": _superlight_warp}
+           "superlight-warp": _superlight_warp, "superlight-clean-finish": _superlight_clean_finish}
 
 
 def study_configs(name: str) -> list[TrainConfig]:
@@ -383,14 +397,17 @@ def study_summary(name: str, root: str | os.PathLike | None = None) -> pd.DataFr
     if table.empty:
         return table
     varying = list(table.columns[: list(table.columns).index("seed")])
-    return summarize(table, _variant_keys(name, varying), ABLATION_STEPS.get(name), fit=name in FIT_STUDIES)
+    return summarize(table, _variant_keys(name, varying), ABLATION_STEPS.get(name), fit=name in FIT_STUDIES,
+                     same_seed=name in SAME_START_STUDIES)
 
 
 def summarize(table: pd.DataFrame, keys: list[tuple[str, ...]], steps: tuple[int | None, ...] | None = None,
-              fit: bool | None = None) -> pd.DataFrame:
+              fit: bool | None = None, same_seed: bool = False) -> pd.DataFrame:
     """study_summary of a study_table whose variants, in the study's order, are `keys` (their cells in the
     varying columns, as strings); `steps` names for each variant the one it changes (None: the start); `fit`
-    (default: with `steps`) adds the accuracy after epoch 1 and the train - held-out gap."""
+    (default: with `steps`) adds the accuracy after epoch 1 and the train - held-out gap; `same_seed` adds each
+    variant's final accuracy minus the first row's of the same seed, mean ± std over the seeds both have, and on
+    how many of them the variant is ahead."""
     fit = steps is not None if fit is None else fit
     varying = list(table.columns[: list(table.columns).index("seed")])
     noisy = [c for c in table.columns if c.startswith("acc at noise")]
@@ -419,6 +436,11 @@ def summarize(table: pd.DataFrame, keys: list[tuple[str, ...]], steps: tuple[int
             row["vs the row it changes"] = ("(the starting point)" if changed is None else
                                             f"{', '.join(v for v in keys[changed] if v != '-')}: "
                                             f"{against(key, keys[changed])}")
+        if same_seed and index > 0 and keys[0] in groups:
+            final = groups[keys[0]].set_index("seed")["final acc (%)"]
+            differences = (group.set_index("seed")["final acc (%)"] - final).dropna()
+            row[SAME_SEED] = (f"{mean_std(differences)} ({(differences > 0).sum()} of {len(differences)} ahead)"
+                              if len(differences) else "")
         if fit:
             row["after epoch 1 (%)"] = mean_std(group["after epoch 1 (%)"])
             row["train - held-out, final (pp)"] = mean_std(group["train - held-out, final (pp)"])

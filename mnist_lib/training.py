@@ -233,7 +233,8 @@ def evaluate(model: nn.Module, split: TensorSplit) -> dict:
 
 def train_one_epoch(state: TrainState, train: TensorSplit, config: TrainConfig, generator: torch.Generator,
                     desc: str = "", progress: bool = True) -> dict:
-    """One pass over shuffled (and, with config.augment, augmented) batches.
+    """One pass over shuffled (and, with config.augment, augmented, except in the last config.clean_last_epochs
+    epochs) batches.
 
     Returns the mean train loss and accuracy (%) and the learning rates of the epoch's first and last steps.
     """
@@ -245,9 +246,10 @@ def train_one_epoch(state: TrainState, train: TensorSplit, config: TrainConfig, 
     correct = torch.zeros((), device=train.images.device, dtype=torch.long)
     steps = steps_per_epoch(len(train), config.batch_size)
     lr_start = optimizer.param_groups[0]["lr"]
+    augmenting = config.augment and len(state.history) < config.epochs - config.clean_last_epochs
     with progress_bar(steps, desc, progress) as bar:
         for images, labels in train.batches(config.batch_size, generator):
-            if config.augment:
+            if augmenting:
                 images = augment_batch(images, generator, augment)
             outputs = model(images)
             loss = F.cross_entropy(outputs, labels, label_smoothing=config.label_smoothing)

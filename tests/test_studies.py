@@ -105,6 +105,16 @@ def test_equal_results_of_two_variants_are_a_zero_difference_not_the_baseline():
     assert studies.versus(pd.Series([99.48, 99.38, 99.44]), pd.Series([99.48])).endswith("within noise (1 seed)")
 
 
+def test_same_start_studies_show_each_variants_same_seed_differences():
+    import pandas as pd
+
+    table = pd.DataFrame({"clean_last_epochs": [0, 1, 0, 1, 0, 1], "seed": [1, 1, 2, 2, 3, 3],
+                          "final acc (%)": [99.40, 99.45, 99.30, 99.33, 99.50, 99.49], "last-3 min (%)": [99.3] * 6})
+    summary = studies.summarize(table, [("0",), ("1",)], same_seed=True)
+    assert summary[studies.SAME_SEED].tolist() == ["", "0.02 ± 0.03 (2 of 3 ahead)"]
+    assert studies.SAME_SEED not in studies.summarize(table, [("0",), ("1",)])
+
+
 @pytest.mark.parametrize("name", ["lightest-ablation", "superlight-ablation", "frontier-ideas"])
 def test_an_ablation_changes_one_thing_per_row_on_the_validation_split_over_three_seeds(name):
     from mnist_lib.models import count_parameters, create_model

@@ -43,6 +43,19 @@ def test_same_seed_same_history(tmp_path, small_train, small_test):
     assert other.history[0]["train_loss"] != first.history[0]["train_loss"]
 
 
+def test_clean_last_epochs_train_the_last_epochs_without_augmentation(small_train, small_test):
+    def history(**changes):
+        config = TrainConfig(**{**QUICK, "epochs": 2, **changes})
+        return without_timing(fit(config, small_train, small_test, progress=False).history)
+
+    augmented, last_clean = history(), history(clean_last_epochs=1)
+    assert last_clean[0] == augmented[0]  # the same run up to its first clean epoch
+    assert last_clean[1] != augmented[1]
+    assert history(clean_last_epochs=2) == history(augment=False)  # every epoch clean: no augmentation at all
+    with pytest.raises(ConfigError, match="clean_last_epochs must be an integer from 0 to epochs"):
+        TrainConfig(**{**QUICK, "clean_last_epochs": 4}).validate()
+
+
 def test_a_run_records_which_input_gradients_trained_it(tmp_path, small_train, small_test):
     config = TrainConfig(**{**QUICK, "epochs": 1, "device": "cpu"})
     native = train(config, train_split=small_train, test_split=small_test, runs_dir=tmp_path, verbose=False)
