@@ -217,7 +217,9 @@ def _superlight_clean_finish() -> list[TrainConfig]:
     then fit the images the model is evaluated on. A variant's run is its seed's baseline run up to the first clean
     epoch (the same weights, batches and draws: on the same kind of CPU), so the same-seed differences compare the
     finishes alone. Its own baseline rows, with the forward-conv input gradients (the noise study's noise-free runs
-    took the native ones, another trajectory); seeds 1-3, all on one CPU."""
+    took the native ones, another trajectory); seeds 1-3, all on one CPU. Decision rule, set before the runs: a
+    variant enters the recipe only if it is ahead of the baseline on every seed and its mean same-seed difference
+    exceeds the std of those differences."""
     return _variants(TrainConfig(model="superlight", validation=True, conv_input_grads="forward-conv"),
                      [{}, {"clean_last_epochs": 1}, {"clean_last_epochs": 2}])
 
