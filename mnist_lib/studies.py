@@ -214,14 +214,16 @@ def _superlight_warp() -> list[TrainConfig]:
 
 def _superlight_clean_finish() -> list[TrainConfig]:
     """The last 1 or 2 of the 15 epochs on clean (un-augmented) images: the epochs at the smallest learning rates
-    then fit the images the model is evaluated on. A variant's run is its seed's baseline run up to the first clean
-    epoch (the same weights, batches and draws: on the same kind of CPU), so the same-seed differences compare the
-    finishes alone. Its own baseline rows, with the forward-conv input gradients (the noise study's noise-free runs
-    took the native ones, another trajectory); seeds 1-3, all on one CPU. Decision rule, set before the runs: a
-    variant enters the recipe only if it is ahead of the baseline on every seed and its mean same-seed difference
-    exceeds the std of those differences."""
+    then fit the images the model is evaluated on; and, training unchanged, BatchNorm statistics recomputed from
+    10,000 clean training images after every epoch (added before any run of the study had finished). A variant's
+    run is its seed's baseline run up to the first clean epoch (the same weights, batches and draws: on the same
+    kind of CPU), or all through with the recomputed statistics, so the same-seed differences compare the finishes
+    alone. Its own baseline rows, with the forward-conv input gradients (the noise study's noise-free runs took the
+    native ones, another trajectory); seeds 1-3, all on one CPU. Decision rule, set before the runs: a variant
+    enters the recipe only if it is ahead of the baseline on every seed and its mean same-seed difference exceeds
+    the std of those differences."""
     return _variants(TrainConfig(model="superlight", validation=True, conv_input_grads="forward-conv"),
-                     [{}, {"clean_last_epochs": 1}, {"clean_last_epochs": 2}])
+                     [{}, {"clean_last_epochs": 1}, {"clean_last_epochs": 2}, {"recalibrate_bn": 10_000}])
 
 
 # For each variant of an ablation, in the study's order, the variant it changes one thing of (None: the start).
@@ -236,7 +238,7 @@ FIT_STUDIES = {*ABLATION_STEPS, "augment-strength", "superlight-regularisation",
 AVERAGE_STUDIES = {"ema"}
 PAIRED = ("average - trained weights, final (pp)", "average - trained weights, last-3 min (pp)")
 # ... and for runs that recompute BatchNorm's statistics, the recomputed minus the running statistics' accuracy.
-RECALIBRATION_STUDIES = {"noise-recalibration"}
+RECALIBRATION_STUDIES = {"noise-recalibration", "superlight-clean-finish"}
 # Studies whose variants share each seed's run with the first row up to where they differ: their tables also show
 # each variant's same-seed differences from the first row (free of the seeds' spread up to that point).
 SAME_START_STUDIES = {"superlight-clean-finish"}
