@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from mnist_lib import models, training
+from mnist_lib import training
 from mnist_lib.config import TrainConfig
 from mnist_lib.data import augment_batch, load_split, mnist_dataset, torchvision_transform
 from mnist_lib.models import create_model
@@ -87,12 +87,11 @@ def worker(variant: str, data_dir, device: str) -> dict:
             split.images = split.images.contiguous(memory_format=torch.channels_last)
     generator = torch.Generator(device=target).manual_seed(0)
     started = time.perf_counter()
-    with models.input_gradients(config.conv_input_grads):  # as training.fit does
-        training.train_one_epoch(state, train_split, config, generator, progress=False)  # warm-up (and compile)
-        warmup = time.perf_counter() - started
-        steps = -(-len(train_split) // BATCH)
-        faults, started = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
-        training.train_one_epoch(state, train_split, config, generator, progress=False)
+    training.train_one_epoch(state, train_split, config, generator, progress=False)  # warm-up (and compile)
+    warmup = time.perf_counter() - started
+    steps = -(-len(train_split) // BATCH)
+    faults, started = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+    training.train_one_epoch(state, train_split, config, generator, progress=False)
     step_ms = (time.perf_counter() - started) / steps * 1000
     faults_per_step = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
     training.logits(state.model, test)

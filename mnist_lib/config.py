@@ -13,7 +13,7 @@ import torch
 
 from .data import AugmentConfig
 from .errors import ConfigError
-from .models import INPUT_GRADIENTS, MODELS, batchnorm_layers, create_model
+from .models import CONV_INPUT_GRADS, MODELS, batchnorm_layers, create_model
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 OPTIMIZERS = ("adamw", "sgd")
@@ -114,8 +114,9 @@ class TrainConfig:
     conv_input_grads: str = setting("native", "how CPU training computes a convolution's input gradient: native "
                                     "(oneDNN's backward-data kernel) or forward-conv (the same gradient as a forward "
                                     "convolution with the flipped kernel: faster per step on the CPU, the same sums in "
-                                    "another order, so another trajectory). GPUs and evaluation always take native",
-                                    "'native' or 'forward-conv'", lambda value: value in INPUT_GRADIENTS)
+                                    "another order, so another trajectory). GPUs, evaluation, autocast and strided or "
+                                    "grouped convs always take native",
+                                    "'native' or 'forward-conv'", lambda value: value in CONV_INPUT_GRADS)
     train_limit: int | None = setting(None, "train on the first N training images only (quick runs)",
                                       "a positive integer or None (the whole split)",
                                       lambda value: value is None or _positive_int(value))
@@ -142,6 +143,9 @@ class TrainConfig:
                 if spec.name == "model" and isinstance(value, str):
                     create_model(value)  # its ConfigError lists the registered names
                 raise ConfigError(f"{spec.name}={value!r} is invalid: {spec.name} must be {spec.metadata['allowed']}")
+        if self.clean_last_epochs and not self.augment:
+            raise ConfigError(f"clean_last_epochs={self.clean_last_epochs!r} is invalid with augment=False: every "
+                              "epoch is clean already (use 0)")
         if self.clean_last_epochs > self.epochs:
             raise ConfigError(f"clean_last_epochs={self.clean_last_epochs!r} is invalid: clean_last_epochs must be "
                               f"an integer from 0 to epochs ({self.epochs})")

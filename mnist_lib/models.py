@@ -82,14 +82,16 @@ class _InputGradByConv(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None
 
 
-INPUT_GRADIENTS = ("native", "forward-conv")  # TrainConfig.conv_input_grads
-_input_grad_by_conv = False  # on only inside input_gradients("forward-conv"), i.e. during a run that asks for it
+CONV_INPUT_GRADS = ("native", "forward-conv")  # TrainConfig.conv_input_grads
+_input_grad_by_conv = False  # on only inside conv_input_grads("forward-conv"): a run's training epochs
 
 
 @contextlib.contextmanager
-def input_gradients(method: str) -> Iterator[None]:
+def conv_input_grads(method: str) -> Iterator[None]:
     """Within: CPU training computes conv input gradients by `method` ('native': oneDNN's backward-data kernel;
     'forward-conv': `_InputGradByConv`); the previous method is restored on exit."""
+    if method not in CONV_INPUT_GRADS:
+        raise ValueError(f"conv input gradient method {method!r} is not one of {', '.join(CONV_INPUT_GRADS)}")
     global _input_grad_by_conv
     saved, _input_grad_by_conv = _input_grad_by_conv, method == "forward-conv"
     try:
@@ -99,7 +101,7 @@ def input_gradients(method: str) -> Iterator[None]:
 
 
 class Conv2d(nn.Conv2d):
-    """nn.Conv2d (same parameters, same state_dict). Inside input_gradients("forward-conv"), training on the CPU
+    """nn.Conv2d (same parameters, same state_dict). Inside conv_input_grads("forward-conv"), training on the CPU
     (train mode, autograd on, no autocast) takes `_InputGradByConv` where it applies: stride 1, no groups, numeric
     zero padding no larger than a "full" convolution's. Evaluation, tracing, GPUs and every other conv are
     nn.Conv2d's own."""

@@ -190,6 +190,13 @@ def device_record(device: torch.device) -> dict:
     return {"device": str(device), **({"gpu": torch.cuda.get_device_name(device)} if device.type == "cuda" else {})}
 
 
+def engine_record(config: TrainConfig, device: torch.device) -> dict:
+    """The kernels that train a run: the CPU's instruction set as torch uses it, and the conv input gradients
+    (config.conv_input_grads applies on the CPU only; runs recorded before that key took "native")."""
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "conv_input_grads": config.conv_input_grads if device.type == "cpu" else "native"}
+
+
 def _new_run(root: Path, config: TrainConfig, model: nn.Module, device: torch.device, train: TensorSplit,
              test: TensorSplit) -> Run:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -215,9 +222,7 @@ def _new_run(root: Path, config: TrainConfig, model: nn.Module, device: torch.de
         "torch": str(torch.__version__),
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        # What trained it (the setting applies on the CPU only); runs recorded before this key took "native".
-        "conv_input_grads": config.conv_input_grads if device.type == "cpu" else "native",
+        **engine_record(config, device),
         "train_images": len(train),
         "test_images": len(test),
         "evaluated_on": evaluated_on(config),
@@ -237,6 +242,9 @@ def _resumed_run(checkpoint: Path, state: dict, config: TrainConfig, device: tor
     run = Run(checkpoint.resolve().parent, {**state["metrics"], "history": state["history"]})
     run.metrics.pop("gpu", None)  # the device may change on resume
     run.metrics.update(**device_record(device), config=config.to_dict())
+    for key, value in engine_record(config, device).items():  # a resume elsewhere: "AVX2, then AVX512"
+        recorded = run.metrics.get(key) or ("native" if key == "conv_input_grads" else "not recorded")
+        run.metrics[key] = recorded if recorded.split(", then ")[-1] == value else f"{recorded}, then {value}"
     epochs = config.epochs
     log = run.run_dir / TRAIN_LOG
     lines = log.read_text().splitlines() if log.exists() else []

@@ -367,7 +367,9 @@ def study_table(name: str, root: str | os.PathLike | None = None) -> pd.DataFram
                 other = [row.get(key) for row in m["history"]]
                 paired |= dict.fromkeys(columns) if other[-1] is None else {
                     columns[0]: s["final_test_acc"] - other[-1], columns[1]: s["last3_min"] - min(other[-3:])}
-        rows.append({**{c: _shown(config[c]) for c in varying}, "seed": config["seed"],
+        engine = ({"engine": f"{m.get('cpu_capability')}, {m.get('conv_input_grads', 'native')}"}
+                  if name in SAME_START_STUDIES else {})  # a same-seed difference needs the same kernels
+        rows.append({**{c: _shown(config[c]) for c in varying}, "seed": config["seed"], **engine,
                      "parameters": m["parameters"], "final acc (%)": s["final_test_acc"],
                      "last-3 min (%)": s["last3_min"], **paired,
                      "after epoch 1 (%)": m["history"][0]["test_acc"],
@@ -396,7 +398,8 @@ def _variant_keys(name: str, varying: list[str]) -> list[tuple[str, ...]]:
 def study_summary(name: str, root: str | os.PathLike | None = None) -> pd.DataFrame:
     """One row per variant of the study: seeds, mean ± std (over seeds) of the final accuracy and of the accuracy
     under each noise std, and the worst seed's minimum over the last 3 epochs. An ablation (ABLATION_STEPS) also
-    gets each row's difference from the row it changes one thing of."""
+    gets each row's difference from the row it changes one thing of; a SAME_START_STUDIES study, each variant's
+    same-seed differences from the first row."""
     table = study_table(name, root)
     if table.empty:
         return table
@@ -440,11 +443,8 @@ def summarize(table: pd.DataFrame, keys: list[tuple[str, ...]], steps: tuple[int
             row["vs the row it changes"] = ("(the starting point)" if changed is None else
                                             f"{', '.join(v for v in keys[changed] if v != '-')}: "
                                             f"{against(key, keys[changed])}")
-        if same_seed and index > 0 and keys[0] in groups:
-            final = groups[keys[0]].set_index("seed")["final acc (%)"]
-            differences = (group.set_index("seed")["final acc (%)"] - final).dropna()
-            row[SAME_SEED] = (f"{mean_std(differences)} ({(differences > 0).sum()} of {len(differences)} ahead)"
-                              if len(differences) else "")
+        if same_seed:
+            row[SAME_SEED] = "(the first row)" if index == 0 else same_seed_difference(group, groups.get(keys[0]))
         if fit:
             row["after epoch 1 (%)"] = mean_std(group["after epoch 1 (%)"])
             row["train - held-out, final (pp)"] = mean_std(group["train - held-out, final (pp)"])
@@ -453,6 +453,19 @@ def summarize(table: pd.DataFrame, keys: list[tuple[str, ...]], steps: tuple[int
         rows.append({**row, "worst last-3 min (%)": f"{group['last-3 min (%)'].min():.2f}", **paired,
                      **{column: mean_std(group[column]) for column in noisy}})
     return pd.DataFrame(rows).fillna("")
+
+
+def same_seed_difference(variant: pd.DataFrame, first: pd.DataFrame | None) -> str:
+    """A variant's final accuracy minus the first row's, seed by seed: mean ± std and on how many seeds it is
+    ahead; only where both rows have the same seeds, each pair trained by the same kernels (study_table's
+    'engine'), since a pair differs only in the variant's change just where it shares the run up to it."""
+    if first is None or set(variant["seed"]) != set(first["seed"]):
+        return "not paired: the two rows have different seeds"
+    variant, first = variant.set_index("seed"), first.set_index("seed")
+    if "engine" in variant and not variant["engine"].equals(first["engine"].loc[variant.index]):
+        return "not paired: another CPU kind or input-gradient path"
+    differences = variant["final acc (%)"] - first["final acc (%)"].loc[variant.index]
+    return f"{mean_std(differences)} ({(differences > 0).sum()} of {len(differences)} seeds ahead)"
 
 
 SPREAD_SEEDS = 3  # the fewest seeds whose sample std counts as a seed spread (two can agree by chance)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from .config import TrainConfig, is_device_name
 from .data import AugmentConfig, TensorSplit, augment_batch
 from .errors import ConfigError
-from .models import batchnorm_layers, create_model, input_gradients
+from .models import batchnorm_layers, conv_input_grads, create_model
 
 EVAL_BATCH = 250  # a 250-image batch stays in a 2-core CPU's caches: 1.6x faster than 1,000, the same logits
 
@@ -234,7 +234,8 @@ def evaluate(model: nn.Module, split: TensorSplit) -> dict:
 def train_one_epoch(state: TrainState, train: TensorSplit, config: TrainConfig, generator: torch.Generator,
                     desc: str = "", progress: bool = True) -> dict:
     """One pass over shuffled (and, with config.augment, augmented, except in the last config.clean_last_epochs
-    epochs) batches.
+    epochs) batches, the convolutions' input gradients computed as config.conv_input_grads says. The epoch is
+    number len(state.history) + 1 (fit appends each epoch's row after it).
 
     Returns the mean train loss and accuracy (%) and the learning rates of the epoch's first and last steps.
     """
@@ -247,7 +248,7 @@ def train_one_epoch(state: TrainState, train: TensorSplit, config: TrainConfig, 
     steps = steps_per_epoch(len(train), config.batch_size)
     lr_start = optimizer.param_groups[0]["lr"]
     augmenting = config.augment and len(state.history) < config.epochs - config.clean_last_epochs
-    with progress_bar(steps, desc, progress) as bar:
+    with progress_bar(steps, desc, progress) as bar, conv_input_grads(config.conv_input_grads):
         for images, labels in train.batches(config.batch_size, generator):
             if augmenting:
                 images = augment_batch(images, generator, augment)
@@ -280,8 +281,8 @@ def fit(config: TrainConfig, train: TensorSplit, test: TensorSplit, state: Train
     device = train.images.device
     state = state or TrainState.new(config, steps_per_epoch(len(train), config.batch_size), device)
     last_epoch = config.epochs if stop_after is None else min(config.epochs, len(state.history) + stop_after)
-    clean = recalibration_images(train, config) if config.recalibrate_bn else None
-    with deterministic(device), input_gradients(config.conv_input_grads):
+    recalibration_set = recalibration_images(train, config) if config.recalibrate_bn else None
+    with deterministic(device):
         for epoch in range(len(state.history) + 1, last_epoch + 1):
             started = time.perf_counter()
             torch.manual_seed(epoch_seed(config.seed, epoch))  # dropout
@@ -289,9 +290,9 @@ def fit(config: TrainConfig, train: TensorSplit, test: TensorSplit, state: Train
             trained = train_one_epoch(state, train, config, generator, f"epoch {epoch}/{config.epochs}", progress)
             # With recalibration, the accuracy with the running statistics too: its gain, measured within the run.
             running_bn_acc = {}
-            if clean is not None:
+            if recalibration_set is not None:
                 running_bn_acc = {"running_bn_test_acc": accuracy(logits(state.evaluated, test), test.labels)}
-                recalibrate_batchnorm(state.evaluated, clean)
+                recalibrate_batchnorm(state.evaluated, recalibration_set)
             test_logits = logits(state.evaluated, test)
             # With an average, the trained weights' own accuracy too: the average's gain, measured within the run.
             trained_weights_acc = ({} if state.average is None else

@@ -137,13 +137,13 @@ CONV_SHAPES = {  # nn.Conv2d arguments, input channels first: every kind of conv
 
 @pytest.fixture
 def flipped_input_grads():
-    with models.input_gradients("forward-conv"):
+    with models.conv_input_grads("forward-conv"):
         yield
 
 
 @pytest.mark.parametrize("shape", CONV_SHAPES)
 def test_the_models_conv_gives_nn_conv2ds_outputs_and_gradients(shape, flipped_input_grads):
-    """Inside input_gradients("forward-conv"), models.Conv2d computes its input gradient as a forward conv: the
+    """Inside conv_input_grads("forward-conv"), models.Conv2d computes its input gradient as a forward conv: the
     same sums as nn.Conv2d's backward in another order, so equal to float rounding; weight and bias gradients are
     nn.Conv2d's."""
     args = CONV_SHAPES[shape]
@@ -164,15 +164,21 @@ def test_the_models_conv_gives_nn_conv2ds_outputs_and_gradients(shape, flipped_i
 
 
 def test_the_flipped_input_gradient_is_scoped_to_its_context():
-    """Outside input_gradients("forward-conv") (and after it, even when it raised), Conv2d is nn.Conv2d's own."""
+    """Outside conv_input_grads("forward-conv") (and after it, even when it raised or nested another method),
+    Conv2d is nn.Conv2d's own; a misspelt method is refused, not taken as native."""
     def grad_fn() -> str:
         return models.Conv2d(2, 2, 3)(torch.randn(1, 2, 5, 5, requires_grad=True)).grad_fn.name()
 
     assert grad_fn() == "ConvolutionBackward0"
-    with pytest.raises(RuntimeError), models.input_gradients("forward-conv"):
+    with pytest.raises(RuntimeError), models.conv_input_grads("forward-conv"):
         assert grad_fn() == "_InputGradByConvBackward"
+        with models.conv_input_grads("native"):
+            assert grad_fn() == "ConvolutionBackward0"
+        assert grad_fn() == "_InputGradByConvBackward"  # the outer method, restored
         raise RuntimeError
     assert grad_fn() == "ConvolutionBackward0"
+    with pytest.raises(ValueError, match="not one of native, forward-conv"), models.conv_input_grads("forward conv"):
+        pass
 
 
 def test_the_flipped_input_gradient_has_second_derivatives(flipped_input_grads):

@@ -109,10 +109,16 @@ def test_same_start_studies_show_each_variants_same_seed_differences():
     import pandas as pd
 
     table = pd.DataFrame({"clean_last_epochs": [0, 1, 0, 1, 0, 1], "seed": [1, 1, 2, 2, 3, 3],
+                          "engine": ["AVX512, forward-conv"] * 6,
                           "final acc (%)": [99.40, 99.45, 99.30, 99.33, 99.50, 99.49], "last-3 min (%)": [99.3] * 6})
     summary = studies.summarize(table, [("0",), ("1",)], same_seed=True)
-    assert summary[studies.SAME_SEED].tolist() == ["", "0.02 ± 0.03 (2 of 3 ahead)"]
+    assert summary[studies.SAME_SEED].tolist() == ["(the first row)", "0.02 ± 0.03 (2 of 3 seeds ahead)"]
     assert studies.SAME_SEED not in studies.summarize(table, [("0",), ("1",)])
+    missing = studies.summarize(table.drop(index=4), [("0",), ("1",)], same_seed=True)  # the first row lacks seed 3
+    assert missing[studies.SAME_SEED].tolist()[1] == "not paired: the two rows have different seeds"
+    elsewhere = table.assign(engine=["AVX512, forward-conv"] * 5 + ["AVX2, forward-conv"])
+    assert studies.summarize(elsewhere, [("0",), ("1",)], same_seed=True)[studies.SAME_SEED].tolist()[1] == (
+        "not paired: another CPU kind or input-gradient path")
 
 
 @pytest.mark.parametrize("name", ["lightest-ablation", "superlight-ablation", "frontier-ideas"])

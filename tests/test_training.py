@@ -54,6 +54,19 @@ def test_clean_last_epochs_train_the_last_epochs_without_augmentation(small_trai
     assert history(clean_last_epochs=2) == history(augment=False)  # every epoch clean: no augmentation at all
     with pytest.raises(ConfigError, match="clean_last_epochs must be an integer from 0 to epochs"):
         TrainConfig(**{**QUICK, "clean_last_epochs": 4}).validate()
+    with pytest.raises(ConfigError, match="invalid with augment=False: every epoch is clean already"):
+        TrainConfig(**{**QUICK, "augment": False, "clean_last_epochs": 1}).validate()
+
+
+def test_resume_keeps_the_runs_input_gradients_and_clean_epochs(tmp_path, small_train, small_test):
+    """Cut off before the clean epoch, a forward-conv run resumes into exactly the uninterrupted run."""
+    config = TrainConfig(**{**QUICK, "epochs": 2, "clean_last_epochs": 1, "conv_input_grads": "forward-conv"})
+    splits = dict(train_split=small_train, test_split=small_test, verbose=False)
+    whole = train(config, runs_dir=tmp_path / "a", **splits)
+    resumed = train(resume=train(config, runs_dir=tmp_path / "b", stop_after=1, **splits).checkpoint, **splits)
+    assert without_timing(resumed.history) == without_timing(whole.history)
+    assert resumed.metrics["conv_input_grads"] == "forward-conv"
+    assert resumed.metrics["cpu_capability"] == whole.metrics["cpu_capability"]  # no ", then ...": same machine
 
 
 def test_a_run_records_which_input_gradients_trained_it(tmp_path, small_train, small_test):
