@@ -390,6 +390,7 @@ README_BLOCKS = {
     "superlight-activation": partial(study_block, "superlight-activation"),
     "noise-recalibration": partial(study_block, "noise-recalibration"),
     "superlight-warp": partial(study_block, "superlight-warp"),
+    "superlight-clean-finish": partial(study_block, "superlight-clean-finish"),
 }
 
 

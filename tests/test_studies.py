@@ -487,3 +487,42 @@ def test_the_readmes_warp_decision_holds_for_the_committed_runs():
     kinds = {m["config"].get("warp", 0.0): m["cpu_capability"]
              for m in studies.study_runs("superlight-warp", committed_runs_dir())}
     assert kinds == {0.0: "AVX2", 1.5: "AVX512"}
+
+
+def test_the_clean_finish_studys_variants_share_each_seeds_run_up_to_their_change():
+    """The premise of the same-seed column: a clean-finish run is its seed's baseline run, bit for bit, up to its
+    first clean epoch; a recalibration run trains exactly as the baseline does (its running-statistics accuracy
+    is the baseline's accuracy), all with the forward-conv input gradients on one kind of CPU."""
+    from mnist_lib.runs import committed_runs_dir
+
+    runs = studies.study_runs("superlight-clean-finish", committed_runs_dir())
+    assert len({(m["cpu_capability"], m["conv_input_grads"]) for m in runs}) == 1
+    assert runs[0]["conv_input_grads"] == "forward-conv"
+    baseline = {m["config"]["seed"]: m["history"] for m in runs
+                if not m["config"]["clean_last_epochs"] and not m["config"]["recalibrate_bn"]}
+    trained = ("train_loss", "train_acc", "lr_start", "lr_end")
+    for m in runs:
+        history, first = m["history"], baseline[m["config"]["seed"]]
+        shared = len(history) - m["config"]["clean_last_epochs"]
+        keys = trained if m["config"]["recalibrate_bn"] else (*trained, "test_acc", "test_loss")
+        assert [{k: row[k] for k in keys} for row in history[:shared]] == [
+            {k: row[k] for k in keys} for row in first[:shared]], m["run"]
+        if m["config"]["recalibrate_bn"]:
+            assert [row["running_bn_test_acc"] for row in history] == [row["test_acc"] for row in first]
+
+
+def test_the_readmes_clean_finish_decision_holds_for_the_committed_runs():
+    """README: no variant ahead of the baseline on any seed (ties not ahead), each worse by the spread rule; one
+    clean epoch costs more than two; recalibration's same-seed difference is its paired column."""
+    from mnist_lib.runs import committed_runs_dir
+
+    summary = studies.study_summary("superlight-clean-finish", committed_runs_dir())
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert "**Decision: none is adopted; the standard recipe stays.** No variant is ahead of the baseline on any" in (
+        readme)
+    assert list(summary["seeds"]) == [3, 3, 3, 3]
+    assert all(cell.endswith("(0 of 3 seeds ahead)") for cell in summary[studies.SAME_SEED][1:])
+    assert all(cell.endswith(", worse") for cell in summary["vs the first row"][1:])
+    one, two, recalibrated = (float(cell.split(" ")[0]) for cell in summary[studies.SAME_SEED][1:])
+    assert one < two
+    assert summary[studies.PAIRED_BN[0]].iloc[3].split(" ")[0] == f"{recalibrated:.2f}"
