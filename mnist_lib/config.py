@@ -111,7 +111,7 @@ class TrainConfig:
                         lambda value: _is_int(value) and value >= 0)
     device: str = setting("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps",
                           "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", lambda value: is_device_name(value))
-    conv_input_grads: str = setting("native", "how CPU training computes a convolution's input gradient: native "
+    conv_input_grads: str = setting("forward-conv", "how CPU training computes a convolution's input gradient: native "
                                     "(oneDNN's backward-data kernel) or forward-conv (the same gradient as a forward "
                                     "convolution with the flipped kernel: faster per step on the CPU, the same sums in "
                                     "another order, so another trajectory). GPUs, evaluation, autocast and strided or "

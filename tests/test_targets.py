@@ -55,10 +55,10 @@ def test_second_seed_superlight_meets_the_targets():
     """The used-by command with another seed: papermill notebooks/03_superlight.ipynb out -p seed N.
 
     The executed notebook is kept beside the run records (CI uploads both). The run must complete with the
-    parameter budget and end within 0.1 points of the committed run of the same seed; the accuracy target is
-    not yet met on every seed (the committed seed-2 run superlight-aug-seed2-20261123-041438 ended its last 3
-    epochs at 99.34% - 99.39%), so a miss is reported as an expected failure, with its numbers, instead of
-    being hidden or the bar lowered."""
+    parameter budget and end within 0.1 points of the committed run of the same seed. Where the committed run of
+    this seed misses the accuracy target too (the record says so: README headline), a miss is reported as an
+    expected failure, with its numbers, instead of being hidden or the bar lowered; where the committed run meets
+    it, a miss fails."""
     executed = Path(os.environ["MNIST_RUNS_DIR"]) / f"03_superlight-seed{SECOND_SEED}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
@@ -75,7 +75,7 @@ def test_second_seed_superlight_meets_the_targets():
     assert TrainConfig.from_dict(metrics["config"]) == TrainConfig.from_dict(committed["config"])
     assert abs(metrics["summary"]["final_test_acc"] - committed["summary"]["final_test_acc"]) <= 0.1, committed["run"]
     s = metrics["summary"]
-    if s["last3_min"] < TARGETS["superlight"]["last3_min"]:
+    if s["last3_min"] < TARGETS["superlight"]["last3_min"] and not meets_target(committed):
         series = superlight_series()
         pytest.xfail(f"known miss: seed {SECOND_SEED} last 3 epochs {s['last3_min']:.2f}-{s['last3_max']:.2f}% "
                      f"< 99.4% (the committed series: {sum(map(meets_target, series))} of {len(series)} seeds "
