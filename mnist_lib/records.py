@@ -203,6 +203,15 @@ def target_text(model: str) -> str:
     return ", ".join(f"{names[key]} >= {minimum}" for key, minimum in TARGETS[model].items())
 
 
+def trained_on(members: list[dict]) -> str:
+    """The kernels that trained `members`, one entry per kind: the GPU or the CPU's instruction set, and the conv
+    input gradients (runs recorded before that key took "native"). Either changes a run's trajectory by rounding,
+    so tables that set runs side by side name them."""
+    kinds = {f"{m.get('gpu') or m.get('cpu_capability') or 'CPU not recorded'}, "
+             f"{m.get('conv_input_grads', 'native')} input grads" for m in members}
+    return "; ".join(sorted(kinds))
+
+
 def series_table(runs: list[dict]) -> pd.DataFrame:
     """One row per configuration (model, augmentation) of a series, over its seeds: mean ± std of the final-epoch
     test accuracy, the worst seed's minimum over the last 3 epochs, how many seeds meet the model's target."""
@@ -305,6 +314,7 @@ def noise_test_table(root: str | Path | None = None) -> pd.DataFrame:
         both_ok = sum(meets_target(m) and holds_noise_aims(m["noise"]) for m in members)
         row["seeds meeting 99.4% clean"] = f"{clean_ok} of {len(members)}"
         row["seeds meeting 99.4% clean and both noise aims"] = f"{both_ok} of {len(members)}"
+        row["trained on"] = trained_on(members)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -356,6 +366,7 @@ def frontier_table(runs: list[dict], goal: float = TARGETS["superlight"]["last3_
             "train - test, final (pp)": f"{summary_values(members, 'final_train_acc').mean() - finals.mean():+.2f}",
             f"seeds >= {goal:g}% in each of last 3": f"{sum(m['summary']['last3_min'] >= goal for m in members)} "
                                                      f"of {len(members)}",
+            "trained on": trained_on(members),
             "runs": [m["path"] for m in members],
         })
     return pd.DataFrame(rows)

@@ -138,3 +138,4 @@ def test_the_frontier_table_is_one_row_per_size_smallest_first_over_its_seeds():
     assert list(table["worst seed, min of last 3 (%)"]) == ["98.50", "99.38"]
     assert list(table["seeds >= 99.4% in each of last 3"]) == ["0 of 2", "1 of 2"]
     assert list(table["train - test, final (pp)"]) == ["-0.50", "-0.50"]
+    assert list(table["trained on"]) == ["CPU not recorded, native input grads"] * 2
