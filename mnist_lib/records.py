@@ -44,6 +44,9 @@ from .runs import (
 from .studies import ROBUSTNESS, mean_std, read_noise, study_runs, study_summary, versus, write_robustness
 
 SERIES = "series.json"
+# The series as it stood before its regeneration of 2026-12-03 (native input gradients, 2026-11-22 to 24, mostly
+# AVX2): kept to compare the two engines over seeds (engine_switch_table); its folders stay in training-logs/.
+NATIVE_SERIES = "series-native-2026-11.json"
 # What each notebook's Target promises (minimum test accuracy, %, by summary key); the tests assert it on fresh
 # runs and the results table counts the seeds that meet it.
 TARGETS = {
@@ -77,21 +80,21 @@ def _series_key(config: dict) -> tuple[str, bool, int]:
     return config["model"], config["augment"], config["seed"]
 
 
-def _read_series(root: Path) -> list[str]:
-    path = root / SERIES
+def _read_series(root: Path, listing: str = SERIES) -> list[str]:
+    path = root / listing
     return json.loads(path.read_text())["runs"] if path.exists() else []
 
 
-def series_runs(root: str | Path | None = None) -> list[dict]:
-    """The committed series (the runs named in `root`/series.json, default training-logs/), each run's metrics
-    with its folder as 'path', checkpoint as 'checkpoint' and noise table as 'noise' ({std: accuracy}), ordered
-    by model, augmentation, seed."""
+def series_runs(root: str | Path | None = None, listing: str = SERIES) -> list[dict]:
+    """The committed series (the runs named in `root`/series.json, default training-logs/; another `listing`
+    such as NATIVE_SERIES reads that list), each run's metrics with its folder as 'path', checkpoint as
+    'checkpoint' and noise table as 'noise' ({std: accuracy}), ordered by model, augmentation, seed."""
     root = Path(root or committed_runs_dir())
     runs = []
-    for name in _read_series(root):
+    for name in _read_series(root, listing):
         path = root / name / METRICS
         if not path.exists():
-            raise RunError(f"{root / SERIES} names {name}, which has no {METRICS} under {root}")
+            raise RunError(f"{root / listing} names {name}, which has no {METRICS} under {root}")
         runs.append({**json.loads(path.read_text()), "path": str(path.parent),
                      "checkpoint": str(path.parent / CHECKPOINT), "noise": read_noise(path.parent)})
     return sorted(runs, key=lambda m: (SERIES_MODELS.index(m["model"]), not m["config"]["augment"],
@@ -232,6 +235,39 @@ def series_table(runs: list[dict]) -> pd.DataFrame:
             "runs": [m["run"] for m in members],
         })
     return pd.DataFrame(rows)
+
+
+def engine_switch_table(root: str | Path | None = None) -> pd.DataFrame:
+    """The series before its regeneration (NATIVE_SERIES) against the committed one, per configuration over the
+    seeds both hold: final-epoch test accuracy (mean ± std), the difference judged against the seeds' spread, the
+    worst seed's minimum over the last 3 epochs and the seeds meeting the target, each before -> now."""
+    before = grouped(series_runs(root, NATIVE_SERIES), configuration)
+    rows = []
+    for (model, augment), members in grouped(series_runs(root), configuration).items():
+        seeds = {m["config"]["seed"] for m in members} & {m["config"]["seed"] for m in before.get((model, augment), [])}
+        old = [m for m in before.get((model, augment), []) if m["config"]["seed"] in seeds]
+        new = [m for m in members if m["config"]["seed"] in seeds]
+        if not seeds:
+            continue
+        rows.append({
+            "model": model,
+            "augmentation": "yes" if augment else "no",
+            "seeds": len(seeds),
+            "before: final-epoch acc (%)": mean_std(summary_values(old)),
+            "now: final-epoch acc (%)": mean_std(summary_values(new)),
+            "now vs before": versus(summary_values(new), summary_values(old)),
+            "worst seed, min of last 3 (%)": f"{min(m['summary']['last3_min'] for m in old):.2f} -> "
+                                             f"{min(m['summary']['last3_min'] for m in new):.2f}",
+            "seeds meeting the target": f"{sum(map(meets_target, old))} -> {sum(map(meets_target, new))} "
+                                        f"of {len(seeds)}",
+            "before: trained on": trained_on(old),
+            "now: trained on": trained_on(new),
+        })
+    return pd.DataFrame(rows)
+
+
+def engine_switch_block(root: str | Path | None = None) -> str:
+    return markdown_table(engine_switch_table(root))
 
 
 def _link(name: str, runs_link: str) -> str:
@@ -385,6 +421,7 @@ README_BLOCKS = {
     "noise": partial(study_block, "noise"),
     "noise-test": noise_test_block,
     "noise-verdict": noise_verdict,
+    "engine-switch": engine_switch_block,
     "superlight-recipe": partial(study_block, "superlight-recipe"),
     "photos": photo_table,
     "frontier": frontier_block,

@@ -61,7 +61,8 @@ def _noise_study() -> list[TrainConfig]:
 
 
 def _superlight_recipe_study() -> list[TrainConfig]:
-    """Recipe changes that might lift SuperLight's worst seed, one at a time (seed 2 missed 99.4% on the test set)."""
+    """Recipe changes that might lift SuperLight's worst seed, one at a time (in the series of 2026-11, seed 2
+    missed 99.4% on the test set)."""
     base = _native(model="superlight", validation=True)
     # Label smoothing on seed 1 only: it ended 0.09 points below the baseline's seed 1 and was dropped there, to
     # spend the time on the variants that had not fallen behind.
@@ -73,7 +74,8 @@ def _superlight_recipe_study() -> list[TrainConfig]:
 
 def _noise_test_study() -> list[TrainConfig]:
     """The noise recipe chosen in the noise study, on the test set over the series' seeds: its counterpart
-    without noise is the committed series' SuperLight (records.noise_test_table puts the two side by side)."""
+    without noise is the committed series' SuperLight (records.noise_test_table puts the two side by side and names
+    their engines: these runs took the native input gradients, the series since its regeneration forward-conv)."""
     return _variants(_native(model="superlight", noise_std=0.3, noise_prob=0.5), [{}], seeds=SERIES_SEEDS)
 
 
@@ -81,7 +83,8 @@ def frontier_configs(sizes: Iterable[str] | None = None, seeds: Iterable[int] = 
                      **settings) -> list[TrainConfig]:
     """The frontier family's runs (models.FRONTIER_WIDTHS, or the named `sizes`) with the series' standard recipe
     on the test set, or with the given `settings` (e.g. epochs=1 for a quick pass); seed-major. The 5.0k point
-    of the frontier is the committed series' SuperLight."""
+    of the frontier is the committed series' SuperLight (forward-conv input gradients since the series'
+    regeneration; these runs native, as committed: the frontier table names each run's engine)."""
     sizes = list(FRONTIER_WIDTHS if sizes is None else sizes)
     unknown = [size for size in sizes if size not in FRONTIER_WIDTHS]
     if unknown:

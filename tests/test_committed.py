@@ -123,6 +123,15 @@ def test_the_series_holds_complete_standard_runs_once_each():
         assert metrics["conv_input_grads"] == "forward-conv", metrics["run"]
 
 
+def test_the_series_before_its_regeneration_is_kept_whole():
+    """README, The committed series: the native series of 2026-11 stays listed, complete, to compare engines."""
+    runs = records.series_runs(listing=records.NATIVE_SERIES)
+    assert sorted((m["model"], m["config"]["augment"], m["config"]["seed"]) for m in runs) == sorted(
+        (model, augment, seed) for model in records.SERIES_MODELS for augment in (True, False) for seed in range(1, 6))
+    assert all(m["status"] == "complete" and m.get("conv_input_grads", "native") == "native" for m in runs)
+    assert not {m["run"] for m in runs} & {m["run"] for m in records.series_runs()}
+
+
 def test_committed_notebooks_hold_no_absolute_paths_of_the_machine_that_ran_them():
     """The executed notebooks kept beside their runs (e.g. one made on a borrowed GPU), text outputs and metadata."""
     notebooks = sorted((REPO / "training-logs").rglob("*.ipynb"))
