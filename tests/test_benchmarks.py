@@ -4,7 +4,6 @@ import json
 import re
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
