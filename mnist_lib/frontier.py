@@ -69,15 +69,14 @@ def run_frontier(configs: list[TrainConfig], data_dir: str | None = None, out_di
 
 
 def frontier_with_superlight(runs: list[dict], series: list[dict]) -> list[dict]:
-    """A frontier's runs plus the committed series' SuperLight (with augmentation) as its 5.0k point, when every
-    run has the SuperLight runs' settings apart from model, seed and conv input gradients (the engine, not the
-    recipe: the frontier table names it); else the runs alone (a quick pass with fewer epochs is not comparable
-    with the series)."""
+    """A frontier's runs plus a series' SuperLight (with augmentation; for the committed frontier the series of
+    2026-11, records.NATIVE_SERIES, made with the sweep's input gradients) as its 5.0k point, when every
+    run has the SuperLight runs' settings apart from model and seed; else the runs alone (a quick pass with fewer
+    epochs is not comparable with the series)."""
     superlight = [m for m in series if m["model"] == "superlight" and m["config"]["augment"]]
 
     def recipe(metrics: dict) -> dict:
-        return {k: v for k, v in settings_of(metrics["config"]).items()
-                if k not in ("model", "seed", "conv_input_grads")}
+        return {k: v for k, v in settings_of(metrics["config"]).items() if k not in ("model", "seed")}
 
     same_recipe = runs and superlight and all(recipe(m) == recipe(superlight[0]) for m in runs)
     return runs + superlight if same_recipe else runs

@@ -101,9 +101,9 @@ def series_runs(root: str | Path | None = None, listing: str = SERIES) -> list[d
                                        m["config"]["seed"]))
 
 
-def superlight_series(root: str | Path | None = None) -> list[dict]:
+def superlight_series(root: str | Path | None = None, listing: str = SERIES) -> list[dict]:
     """The series' SuperLight runs with augmentation: the runs the headline target is about."""
-    return [m for m in series_runs(root) if m["model"] == "superlight" and m["config"]["augment"]]
+    return [m for m in series_runs(root, listing) if m["model"] == "superlight" and m["config"]["augment"]]
 
 
 def committed_run(model: str, augment: bool = True, seed: int = 1, root: str | Path | None = None,
@@ -329,11 +329,12 @@ def holds_noise_aims(noise: dict[float, float]) -> bool:
 
 
 def noise_test_table(root: str | Path | None = None) -> pd.DataFrame:
-    """SuperLight on the test set without noise in training (the series) and with the noise recipe (study
-    noise-test), over seeds: clean accuracy, accuracy under noise std 0.2 and 0.3 (mean ± std and worst seed),
+    """SuperLight on the test set without noise in training (the series of 2026-11, NATIVE_SERIES, made with the
+    same input gradients and CPU kind as the noise-test runs) and with the noise recipe (study noise-test), over
+    seeds: clean accuracy, accuracy under noise std 0.2 and 0.3 (mean ± std and worst seed),
     and how many seeds meet the clean target and both noise aims."""
     recipes = {
-        "none (the series)": superlight_series(root),
+        "none (the series of 2026-11)": superlight_series(root, NATIVE_SERIES),
         "U(0, 0.3) on half the images (study noise-test)": study_runs("noise-test", root or committed_runs_dir()),
     }
     rows = []
@@ -362,12 +363,13 @@ def noise_test_block(root: str | Path | None = None) -> str:
 def noise_verdict(root: str | Path | None = None) -> str:
     """One sentence comparing SuperLight with and without the noise recipe on the test set, from the same runs as
     noise_test_table: the clean cost judged against the seeds' spread, and the seeds meeting each aim."""
-    plain, noisy = superlight_series(root), study_runs("noise-test", root or committed_runs_dir())
+    plain, noisy = superlight_series(root, NATIVE_SERIES), study_runs("noise-test", root or committed_runs_dir())
     if not noisy:
         return "(no complete runs of the noise-test study yet)"
 
     aims = sum(holds_noise_aims(m["noise"]) for m in noisy)
-    return (f"With the noise recipe, SuperLight's clean final-epoch test accuracy against the noise-free series: "
+    return (f"With the noise recipe, SuperLight's clean final-epoch test accuracy against the noise-free series of "
+            f"2026-11: "
             f"{versus(summary_values(noisy), summary_values(plain))} ({len(noisy)} and {len(plain)} seeds). "
             f"{sum(meets_target(m) for m in noisy)} of {len(noisy)} of its seeds hold "
             f"{target_accuracy('superlight')}% in each of the last 3 epochs (noise-free: "
@@ -377,9 +379,11 @@ def noise_verdict(root: str | Path | None = None) -> str:
 
 
 def frontier_runs(root: str | Path | None = None) -> list[dict]:
-    """The committed frontier: the runs of study `frontier` and the series' SuperLight (its 5.0k point), by size."""
+    """The committed frontier: the runs of study `frontier` and, as its 5.0k point, the SuperLight of the series
+    of 2026-11 (NATIVE_SERIES: the sweep's input gradients and CPU kind), by size."""
     root = Path(root or committed_runs_dir())
-    return sorted(study_runs("frontier", root) + superlight_series(root), key=lambda m: m["parameters"])
+    return sorted(study_runs("frontier", root) + superlight_series(root, NATIVE_SERIES),
+                  key=lambda m: m["parameters"])
 
 
 def frontier_table(runs: list[dict], goal: float = TARGETS["superlight"]["last3_min"]) -> pd.DataFrame:

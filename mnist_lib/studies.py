@@ -74,8 +74,8 @@ def _superlight_recipe_study() -> list[TrainConfig]:
 
 def _noise_test_study() -> list[TrainConfig]:
     """The noise recipe chosen in the noise study, on the test set over the series' seeds: its counterpart
-    without noise is the committed series' SuperLight (records.noise_test_table puts the two side by side and names
-    their engines: these runs took the native input gradients, the series since its regeneration forward-conv)."""
+    without noise is SuperLight in the series of 2026-11 (records.NATIVE_SERIES, the same input gradients and CPU
+    kind; records.noise_test_table puts the two side by side)."""
     return _variants(_native(model="superlight", noise_std=0.3, noise_prob=0.5), [{}], seeds=SERIES_SEEDS)
 
 
@@ -83,8 +83,8 @@ def frontier_configs(sizes: Iterable[str] | None = None, seeds: Iterable[int] = 
                      **settings) -> list[TrainConfig]:
     """The frontier family's runs (models.FRONTIER_WIDTHS, or the named `sizes`) with the series' standard recipe
     on the test set, or with the given `settings` (e.g. epochs=1 for a quick pass); seed-major. The 5.0k point
-    of the frontier is the committed series' SuperLight (forward-conv input gradients since the series'
-    regeneration; these runs native, as committed: the frontier table names each run's engine)."""
+    of the committed frontier is SuperLight in the series of 2026-11 (records.NATIVE_SERIES), made with the same
+    native input gradients."""
     sizes = list(FRONTIER_WIDTHS if sizes is None else sizes)
     unknown = [size for size in sizes if size not in FRONTIER_WIDTHS]
     if unknown:

@@ -65,6 +65,24 @@ def test_notebook_shows_its_committed_run(name):
     assert f"{metrics['summary']['final_test_acc']:.2f}%" in text.split("run directory:")[1]
 
 
+@pytest.mark.parametrize("name", ["01_light.ipynb", "02_lightest.ipynb", "03_superlight.ipynb"])
+def test_notebook_run_has_the_history_of_the_series_run_of_its_seed(name):
+    """README, What reproduces where: same code, seed, CPU kind and input gradients give the same history, bit for
+    bit; the notebooks' committed runs and the series' seed-1 runs were made apart, on machines of one kind."""
+    notebook = nbformat.read(REPO / "notebooks" / name, as_version=4)
+    text = "\n".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    run = json.loads((records.committed_runs_dir() / re.search(r"run directory: (\S+)", text)[1] / METRICS).read_text())
+    series = records.committed_run(run["model"], run["config"]["augment"], run["config"]["seed"])
+    assert run["run"] != series["run"]
+    for key in ("cpu_capability", "conv_input_grads", "torch", "config"):
+        assert run[key] == series[key], key
+
+    def without_time(history: list[dict]) -> list[dict]:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+    assert without_time(run["history"]) == without_time(series["history"])
+
+
 def test_readme_results_table_is_generated_from_the_record():
     assert records.sync_readme(write=False)
 
