@@ -45,7 +45,7 @@ from .studies import ROBUSTNESS, mean_std, read_noise, study_runs, study_summary
 
 SERIES = "series.json"
 # The series as it stood before its regeneration of 2026-12-03 (native input gradients, 2026-11-22 to 24, mostly
-# AVX2): kept to compare the two engines over seeds (engine_switch_table); its folders stay in training-logs/.
+# AVX2): kept to compare the two engines over seeds (regeneration_table); its folders stay in training-logs/.
 NATIVE_SERIES = "series-native-2026-11.json"
 # What each notebook's Target promises (minimum test accuracy, %, by summary key); the tests assert it on fresh
 # runs and the results table counts the seeds that meet it.
@@ -237,37 +237,49 @@ def series_table(runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def engine_switch_table(root: str | Path | None = None) -> pd.DataFrame:
-    """The series before its regeneration (NATIVE_SERIES) against the committed one, per configuration over the
-    seeds both hold: final-epoch test accuracy (mean ± std), the difference judged against the seeds' spread, the
-    worst seed's minimum over the last 3 epochs and the seeds meeting the target, each before -> now."""
-    before = grouped(series_runs(root, NATIVE_SERIES), configuration)
+def regeneration_pairs(root: str | Path | None = None) -> dict[tuple[str, bool], list[tuple[dict, dict]]]:
+    """Per configuration, the (before, now) runs of each seed both series hold: the series of 2026-11
+    (NATIVE_SERIES) and the committed one."""
+    before = {_series_key(m["config"]): m for m in series_runs(root, NATIVE_SERIES)}
+    pairs: dict[tuple[str, bool], list[tuple[dict, dict]]] = {}
+    for now in series_runs(root):
+        if _series_key(now["config"]) in before:
+            pairs.setdefault(configuration(now), []).append((before[_series_key(now["config"])], now))
+    return pairs
+
+
+def regeneration_table(root: str | Path | None = None) -> pd.DataFrame:
+    """The series of 2026-11 against the committed one, per configuration over the seeds both hold: final-epoch
+    test accuracy (mean ± std), the difference of the means judged against the seeds' spread, the mean and largest
+    same-seed change, the worst seed's minimum over the last 3 epochs and the seeds meeting the target, each
+    before -> now, and the kernels that trained each side."""
     rows = []
-    for (model, augment), members in grouped(series_runs(root), configuration).items():
-        seeds = {m["config"]["seed"] for m in members} & {m["config"]["seed"] for m in before.get((model, augment), [])}
-        old = [m for m in before.get((model, augment), []) if m["config"]["seed"] in seeds]
-        new = [m for m in members if m["config"]["seed"] in seeds]
-        if not seeds:
-            continue
+    for (model, augment), pairs in regeneration_pairs(root).items():
+        old, new = [before for before, _ in pairs], [now for _, now in pairs]
+        change = summary_values(new).to_numpy() - summary_values(old).to_numpy()
         rows.append({
             "model": model,
             "augmentation": "yes" if augment else "no",
-            "seeds": len(seeds),
+            "seeds": len(pairs),
             "before: final-epoch acc (%)": mean_std(summary_values(old)),
             "now: final-epoch acc (%)": mean_std(summary_values(new)),
             "now vs before": versus(summary_values(new), summary_values(old)),
+            "same seed, now - before (pp): mean, largest size": f"{change.mean() + 0.0:+.2f}, "
+                                                                 f"{abs(change).max():.2f}",
             "worst seed, min of last 3 (%)": f"{min(m['summary']['last3_min'] for m in old):.2f} -> "
                                              f"{min(m['summary']['last3_min'] for m in new):.2f}",
             "seeds meeting the target": f"{sum(map(meets_target, old))} -> {sum(map(meets_target, new))} "
-                                        f"of {len(seeds)}",
+                                        f"of {len(pairs)}",
             "before: trained on": trained_on(old),
             "now: trained on": trained_on(new),
         })
     return pd.DataFrame(rows)
 
 
-def engine_switch_block(root: str | Path | None = None) -> str:
-    return markdown_table(engine_switch_table(root))
+def regeneration_block(root: str | Path | None = None) -> str:
+    """regeneration_table as markdown, or a note while the two series share no seed."""
+    table = regeneration_table(root)
+    return markdown_table(table) if len(table) else "(the two series hold no seed in common)"
 
 
 def _link(name: str, runs_link: str) -> str:
@@ -425,7 +437,7 @@ README_BLOCKS = {
     "noise": partial(study_block, "noise"),
     "noise-test": noise_test_block,
     "noise-verdict": noise_verdict,
-    "engine-switch": engine_switch_block,
+    "regeneration": regeneration_block,
     "superlight-recipe": partial(study_block, "superlight-recipe"),
     "photos": photo_table,
     "frontier": frontier_block,

@@ -68,6 +68,8 @@ def test_readme_compares_the_steps_before_pytest_of_the_two_afternoon_and_evenin
     readme = " ".join((REPO / "README.md").read_text().split())
     assert ("From the afternoon run to the evening one, `pip install --no-compile` took the steps before `pytest` "
             "from over 3 minutes to under 2.") in readme
+    assert "about half a minute of unit tests beside it" in (RESULTS / "ci-fresh-clone-2026-12-03-afternoon.txt"
+                                                              ).read_text().replace("\n# ", " ")
 
 
 def ci_run(output: str) -> dict:

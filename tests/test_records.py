@@ -141,26 +141,33 @@ def test_the_frontier_table_is_one_row_per_size_smallest_first_over_its_seeds():
     assert list(table["trained on"]) == ["CPU not recorded, native input grads"] * 2
 
 
-def test_engine_switch_table_compares_the_series_before_and_now_over_the_seeds_both_hold(tmp_path):
-    def fake_run(name: str, seed: int, final: float, last3_min: float, **engine) -> str:
+def test_regeneration_table_pairs_the_two_series_seed_by_seed(tmp_path):
+    def fake_run(name: str, seed: int, final: float, last3_min: float, augment: bool = True, **engine) -> str:
         (tmp_path / name).mkdir()
-        config = TrainConfig(model="superlight", seed=seed).to_dict()
+        config = {key: value for key, value in TrainConfig(model="superlight", seed=seed, augment=augment).to_dict()
+                  .items() if key != "conv_input_grads"}  # as the native runs recorded it: before the key existed
+        if "conv_input_grads" in engine:
+            config["conv_input_grads"] = engine["conv_input_grads"]
         (tmp_path / name / "metrics.json").write_text(json.dumps({
             "run": name, "model": "superlight", "config": config, **engine,
             "summary": {"final_test_acc": final, "last3_min": last3_min}}))
         return name
 
     before = [fake_run(f"old{seed}", seed, final, low, cpu_capability="AVX2")
-              for seed, final, low in ((1, 99.50, 99.45), (2, 99.40, 99.34), (3, 99.48, 99.41))]
+              for seed, final, low in ((1, 99.50, 99.45), (2, 99.40, 99.34), (3, 99.48, 99.41), (5, 99.0, 98.0))]
+    before.append(fake_run("old-noaug1", 1, 99.3, 99.2, augment=False, cpu_capability="AVX2"))
     now = [fake_run(f"new{seed}", seed, final, low, cpu_capability="AVX512", conv_input_grads="forward-conv")
-           for seed, final, low in ((1, 99.45, 99.44), (2, 99.38, 99.38), (3, 99.44, 99.35), (4, 99.5, 99.5))]
+           for seed, final, low in ((1, 99.45, 99.44), (2, 99.38, 99.38), (3, 99.44, 99.35), (4, 99.0, 98.0))]
     (tmp_path / records.NATIVE_SERIES).write_text(json.dumps({"runs": before}))
     (tmp_path / records.SERIES).write_text(json.dumps({"runs": now}))
-    (row,) = records.engine_switch_table(tmp_path).to_dict("records")
-    assert row["seeds"] == 3  # seed 4 has no run before the switch
+    (row,) = records.regeneration_table(tmp_path).to_dict("records")  # no configuration without augmentation now
+    assert row["seeds"] == 3  # seeds 4 and 5: one series each
     assert row["before: final-epoch acc (%)"] == "99.46 ± 0.05" and row["now: final-epoch acc (%)"] == "99.42 ± 0.04"
     assert row["now vs before"] == "-0.04, within noise"
+    assert row["same seed, now - before (pp): mean, largest size"] == "-0.04, 0.05"
     assert row["worst seed, min of last 3 (%)"] == "99.34 -> 99.35"
     assert row["seeds meeting the target"] == "2 -> 1 of 3"
     assert row["before: trained on"] == "AVX2, native input grads"
     assert row["now: trained on"] == "AVX512, forward-conv input grads"
+    (tmp_path / records.SERIES).write_text(json.dumps({"runs": ["new4"]}))
+    assert records.regeneration_block(tmp_path) == "(the two series hold no seed in common)"
