@@ -20,7 +20,7 @@ OPTIMIZERS = ("adamw", "sgd")
 # What a model trains with when a setting is left at None: its recipe, applied when the config is made (so
 # `replace(config, model=...)` keeps values already filled in). Empty: the noise-robust recipe for SuperLight
 # (noise_std 0.3, noise_prob 0.5, chosen on the validation split) cost clean test accuracy beyond the seeds' spread
-# over 5 seeds (study noise-test; README, Noise robustness), so it stays opt-in.
+# over 5 seeds (study noise-test, against the series of 2026-11; README, Noise robustness), so it stays opt-in.
 MODEL_RECIPES: dict[str, dict] = {}
 NO_RECIPE = {"noise_std": 0.0, "noise_prob": 1.0}  # ... and for a model without one
 # Settings added after runs were recorded, with the value that reproduces what those runs did.
