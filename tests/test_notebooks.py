@@ -165,7 +165,8 @@ def _full_metrics(model: str, seed: int, augment: bool, finals: list[float], tra
     history = [{"epoch": i + 1, "test_acc": acc, "train_acc": train_acc, "train_loss": 0.03, "test_loss": 0.02}
                for i, acc in enumerate(finals)]
     return {"run": f"{model}-{augment}-{seed}", "model": model, "parameters": parameters,
-            "config": {"model": model, "augment": augment, "seed": seed}, "evaluated_on": "test",
+            "config": {"model": model, "augment": augment, "seed": seed, "conv_input_grads": "forward-conv"},
+            "evaluated_on": "test",
             "history": history,
             "summary": {"final_test_acc": finals[-1], "last3_min": min(finals[-3:]), "last3_max": max(finals[-3:]),
                         "best_test_acc": max(finals), "best_epoch": finals.index(max(finals)) + 1,
