@@ -70,10 +70,10 @@ def test_resume_keeps_the_runs_input_gradients_and_clean_epochs(tmp_path, small_
 
 
 def test_a_run_records_which_input_gradients_trained_it(tmp_path, small_train, small_test):
-    config = TrainConfig(**{**QUICK, "epochs": 1, "device": "cpu"})
-    native = train(config, train_split=small_train, test_split=small_test, runs_dir=tmp_path, verbose=False)
-    flipped = train(replace(config, conv_input_grads="forward-conv"), train_split=small_train, test_split=small_test,
-                    runs_dir=tmp_path, verbose=False)
+    config = TrainConfig(**{**QUICK, "epochs": 1, "device": "cpu"})  # the default: forward-conv
+    native = train(replace(config, conv_input_grads="native"), train_split=small_train, test_split=small_test,
+                   runs_dir=tmp_path, verbose=False)
+    flipped = train(config, train_split=small_train, test_split=small_test, runs_dir=tmp_path, verbose=False)
     assert (native.metrics["conv_input_grads"], flipped.metrics["conv_input_grads"]) == ("native", "forward-conv")
     assert not models._input_grad_by_conv  # scoped to the run
     weights = [(a, b) for a, b in zip(native.model.parameters(), flipped.model.parameters(), strict=True)]
