@@ -103,3 +103,12 @@ def test_readme_ci_table_quotes_every_committed_fresh_clone_output():
         run = ci_run(name)
         assert row[4:] == [f"{run['passed']} / {run['skipped']} / {run['xfailed']}", str(run["pytest"]),
                            str(run["trainings"]), str(run["end_to_end"])], name
+
+
+def test_readme_wall_time_range_matches_the_series_superlight_runs():
+    from mnist_lib import records
+
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert "takes four to seven on the busier shared 2-core AVX-512 machine that made the committed series" in readme
+    minutes = [m["wall_seconds"] / 60 for m in records.superlight_series()]
+    assert 4 <= min(minutes) and round(max(minutes)) <= 7, minutes
