@@ -206,6 +206,11 @@ def target_text(model: str) -> str:
     return ", ".join(f"{names[key]} >= {minimum}" for key, minimum in TARGETS[model].items())
 
 
+def worst_last3(runs: list[dict]) -> str:
+    """The lowest accuracy any of `runs` had in any of its last 3 epochs, e.g. '99.35'."""
+    return f"{min(m['summary']['last3_min'] for m in runs):.2f}"
+
+
 def trained_on(members: list[dict]) -> str:
     """The kernels that trained `members`, one entry per kind: the GPU or the CPU's instruction set, and the conv
     input gradients (runs recorded before that key took "native"). Either changes a run's trajectory by rounding,
@@ -227,7 +232,7 @@ def series_table(runs: list[dict]) -> pd.DataFrame:
             "augmentation": "yes" if augment else "no",
             "seeds": len(members),
             "final-epoch test acc (%)": mean_std(final),
-            "worst seed, min of last 3 (%)": f"{min(m['summary']['last3_min'] for m in members):.2f}",
+            "worst seed, min of last 3 (%)": worst_last3(members),
             "target": target_text(model),
             "seeds meeting it": f"{sum(meets_target(m) for m in members)} of {len(members)}",
             "mean wall time (s)": round(sum(m["wall_seconds"] for m in members) / len(members)),
@@ -266,8 +271,7 @@ def regeneration_table(root: str | Path | None = None) -> pd.DataFrame:
             "now vs before": versus(summary_values(new), summary_values(old)),
             "same seed, now - before (pp): mean, largest size": f"{change.mean() + 0.0:+.2f}, "
                                                                  f"{abs(change).max():.2f}",
-            "worst seed, min of last 3 (%)": f"{min(m['summary']['last3_min'] for m in old):.2f} -> "
-                                             f"{min(m['summary']['last3_min'] for m in new):.2f}",
+            "worst seed, min of last 3 (%)": f"{worst_last3(old)} -> {worst_last3(new)}",
             "seeds meeting the target": f"{sum(map(meets_target, old))} -> {sum(map(meets_target, new))} "
                                         f"of {len(pairs)}",
             "before: trained on": trained_on(old),
@@ -355,7 +359,7 @@ def noise_test_table(root: str | Path | None = None) -> pd.DataFrame:
             continue
         row = {"training noise": label, "seeds": len(members),
                "final-epoch acc (%)": mean_std(pd.Series([m["summary"]["final_test_acc"] for m in members])),
-               "worst seed, min of last 3 (%)": f"{min(m['summary']['last3_min'] for m in members):.2f}"}
+               "worst seed, min of last 3 (%)": worst_last3(members)}
         for std in NOISE_AIMS:
             noisy = pd.Series([m["noise"][std] for m in members])
             row[f"acc at noise {std} (%)"] = f"{mean_std(noisy)} (worst {noisy.min():.2f})"
@@ -413,7 +417,7 @@ def frontier_table(runs: list[dict], goal: float = TARGETS["superlight"]["last3_
             "MACs per image": f"{model_macs:,}",
             "seeds": len(members),
             "final-epoch acc (%)": mean_std(finals),
-            "worst seed, min of last 3 (%)": f"{min(m['summary']['last3_min'] for m in members):.2f}",
+            "worst seed, min of last 3 (%)": worst_last3(members),
             # Running train accuracy (augmented images) below test accuracy: the net under-fits what it trains on.
             "train - test, final (pp)": f"{summary_values(members, 'final_train_acc').mean() - finals.mean():+.2f}",
             f"seeds >= {goal:g}% in each of last 3": f"{sum(m['summary']['last3_min'] >= goal for m in members)} "
