@@ -6,13 +6,20 @@ Run from the repo root (MNIST from --data-dir or $MNIST_DATA_DIR):
 (a) augmented-batch throughput with no model: the library's tensor pipeline against torchvision's per-sample
     pipeline (RandomAffine + DataLoader with 2 workers), median of full passes over the 60k training images;
 (b) one SuperLight training epoch fed each way;
-(c) engine variants in fresh processes taken in turn (median of rounds): ms per training step, seconds per
-    test-set evaluation (as ratios against the series' engine) and page faults per training step. The
-    candidates not adopted run on top of the opt-in path;
+(c) engine changes in fresh processes taken in turn (median of rounds), each row on top of the one above:
+    ms per training step, seconds per test-set evaluation (as ratios against the first row, the engine when
+    the speed work began) and page faults per training step. The candidates not adopted run on top of the
+    engine now;
 (d) a complete 15-epoch SuperLight run (augmentation + test evaluation every epoch) with the engine before and
-    after, each in a fresh process: their final accuracies, whether the histories match, the wall times and
-    their ratio.
+    now, each in a fresh process: their final accuracies, wall times and ratio, and whether the run now has the
+    committed series' seed-1 history (it should, on the CPU kind that trained the series).
 Ends with machine-readable lines: data_ratio=, epoch_ratio=, full_run_seconds=, full_run_ratio=.
+
+    python benchmarks/train_speed.py --paired light lightest superlight
+
+measures instead one pair of engines in one process, the engine now against the same without its bit-exact
+changes (undo_bit_exact_changes), alternating 30-step blocks (12 of each, the first 2 left out as warm-up): on
+a shared machine whose speed drifts within seconds, a paired ratio resolves a few percent where (c) cannot.
 """
 
 from __future__ import annotations
@@ -24,31 +31,31 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from mnist_lib import training
+from mnist_lib import models, training
 from mnist_lib.config import TrainConfig
 from mnist_lib.data import augment_batch, load_split, mnist_dataset, torchvision_transform
 from mnist_lib.models import create_model
-from mnist_lib.runs import train
+from mnist_lib.records import committed_run
 
 BATCH = 128
 STEP_IMAGES = 128 * 120  # images per timed block in (c)
-# (c): name -> (what it is, adopted?). "before" is the engine that trained the committed series, whose convolutions
-# take oneDNN's own input-gradient kernel (TrainConfig.conv_input_grads="native", still the default until the series
-# is regenerated with "forward-conv"). The candidates not adopted are measured on top of that opt-in path.
+# (c): name -> (what it is, adopted?), cumulative: each adopted row runs on top of the rows above it, and the
+# candidates not adopted on top of the engine now ("bit_exact").
 VARIANTS = {
     "before": ("engine before (oneDNN's input-gradient kernel)", "-"),
-    "input_grad": ("+ input gradients as forward convs (models.Conv2d)", "opt-in"),
+    "input_grad": ("+ input gradients as forward convs (models.Conv2d)", "yes"),
+    "bit_exact": ("+ channels_last pooling, in-place ReLU, foreach AdamW", "yes"),
     "fused_adamw": ("+ AdamW(fused=True)", "no"),
     "channels_last": ("+ channels_last memory format (model and batches)", "no"),
     "compile": ("+ torch.compile(model) (inductor)", "no"),
 }
+ENGINE_NOW = "bit_exact"
 
 
 def cpu_description() -> str:
@@ -63,8 +70,21 @@ def cpu_description() -> str:
 
 
 def engine_config(variant: str, device: str) -> TrainConfig:
-    """The settings of `variant` ("before": the series' engine, the others: the opt-in path)."""
+    """The settings of `variant`: native input gradients for "before", forward-conv (the default) otherwise."""
     return TrainConfig(device=device, conv_input_grads="native" if variant == "before" else "forward-conv")
+
+
+def undo_bit_exact_changes(state: training.TrainState) -> None:
+    """The rows before "bit_exact": nn.MaxPool2d's own pooling, ReLUs that allocate their output, AdamW's loop over
+    the parameters (the same values as the engine now, more slowly)."""
+    for module in state.model.modules():
+        for name, child in module.named_children():
+            if isinstance(child, models.MaxPool2d):
+                setattr(module, name, torch.nn.MaxPool2d(child.kernel_size, child.stride))
+            elif isinstance(child, torch.nn.ReLU):
+                child.inplace = False
+    for group in state.optimizer.param_groups:
+        group["foreach"] = False
 
 
 def worker(variant: str, data_dir, device: str) -> dict:
@@ -74,6 +94,8 @@ def worker(variant: str, data_dir, device: str) -> dict:
     train_split = load_split(True, data_dir, target, download=False, limit=STEP_IMAGES)
     test = load_split(False, data_dir, target, download=False)
     state = training.TrainState.new(config, -(-len(train_split) // BATCH), target)
+    if variant in ("before", "input_grad"):
+        undo_bit_exact_changes(state)
     if variant == "fused_adamw":
         state.optimizer = torch.optim.AdamW(state.model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                             fused=True)
@@ -102,12 +124,39 @@ def worker(variant: str, data_dir, device: str) -> dict:
 
 
 def full_run_worker(variant: str, data_dir, device: str) -> dict:
-    with tempfile.TemporaryDirectory() as runs_dir:
-        started = time.perf_counter()
-        run = train(engine_config(variant, device), data_dir=data_dir, download=False, runs_dir=runs_dir, verbose=False)
-        seconds = time.perf_counter() - started
-    return {"seconds": seconds, "final_test_acc": run.metrics["summary"]["final_test_acc"],
-            "history": [{k: v for k, v in row.items() if k != "seconds"} for row in run.history]}
+    config = engine_config(variant, device)
+    target = training.pick_device(device)
+    splits = [load_split(is_train, data_dir, target, download=False) for is_train in (True, False)]
+    started = time.perf_counter()
+    state = training.TrainState.new(config, -(-len(splits[0]) // config.batch_size), target)
+    if variant == "before":
+        undo_bit_exact_changes(state)
+    state = training.fit(config, *splits, state=state, progress=False)
+    return {"seconds": time.perf_counter() - started, "final_test_acc": state.history[-1]["test_acc"],
+            "history": [{k: v for k, v in row.items() if k != "seconds"} for row in state.history]}
+
+
+def paired_ratio(model: str, data_dir, device: str, blocks: int = 12, steps: int = 30) -> str:
+    """One line: median ms/step of the engine now and without its bit-exact changes, and the median (min-max)
+    of the per-block-pair ratios, taken in alternating order."""
+    config = TrainConfig(model=model, device=device)
+    target = training.pick_device(device)
+    images = load_split(True, data_dir, target, download=False, limit=BATCH * steps)
+    now = training.TrainState.new(config, steps, target)
+    without = training.TrainState.new(config, steps, target)
+    undo_bit_exact_changes(without)
+    times = {"now": [], "without": []}
+    for block in range(blocks):
+        pair = [("now", now), ("without", without)]
+        for name, state in pair if block % 2 else pair[::-1]:
+            generator = torch.Generator(device=target).manual_seed(block)
+            started = time.perf_counter()
+            training.train_one_epoch(state, images, config, generator, progress=False)
+            times[name].append((time.perf_counter() - started) / steps * 1000)
+    ratios = [w / n for w, n in zip(times["without"][2:], times["now"][2:], strict=True)]
+    return (f"{model:10s} now {statistics.median(times['now'][2:]):6.2f} ms/step, without "
+            f"{statistics.median(times['without'][2:]):6.2f}; ratio without / now: median "
+            f"{statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f})")
 
 
 def in_fresh_process(kind: str, variant: str, args) -> dict:
@@ -164,8 +213,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="full passes per pipeline in (a); median")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of fresh processes per variant in (c)")
     parser.add_argument("--skip-full-run", action="store_true", help="leave out (d)")
+    parser.add_argument("--paired", nargs="+", metavar="MODEL", help="only the paired measurement, for these models")
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
-    parser.add_argument("--full-run-worker", choices=("before", "input_grad"), help=argparse.SUPPRESS)
+    parser.add_argument("--full-run-worker", choices=("before", ENGINE_NOW), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.data_dir, args.device)))
@@ -176,6 +226,11 @@ def main() -> None:
 
     device = training.pick_device(args.device)
     print(f"torch {torch.__version__}, device {device}; {cpu_description()}")
+    if args.paired:
+        print("engine now against the same without its bit-exact changes, alternating 30-step blocks in one process")
+        for model in args.paired:
+            print("    " + paired_ratio(model, args.data_dir, args.device))
+        return
     train_split = load_split(True, args.data_dir, device, download=False)
     steps = -(-len(train_split) // BATCH)
     tensor_rate = throughput(lambda: tensor_batches(train_split), args.repeats)
@@ -211,16 +266,16 @@ def main() -> None:
 
     full_run_seconds, full_run_ratio = float("nan"), float("nan")
     if not args.skip_full_run:
-        after = in_fresh_process("full-run-worker", "input_grad", args)
+        after = in_fresh_process("full-run-worker", ENGINE_NOW, args)
         before = in_fresh_process("full-run-worker", "before", args)
         full_run_seconds, full_run_ratio = after["seconds"], before["seconds"] / after["seconds"]
         print("(d) complete 15-epoch SuperLight run, augmentation + test evaluation every epoch, fresh processes")
-        for name, result in (("engine before", before), ("opt-in path", after)):
+        for name, result in (("engine before", before), ("engine now", after)):
             print(f"    {name + ':':14s} {result['seconds']:6.1f} s, final-epoch test accuracy "
                   f"{result['final_test_acc']:.2f}%")
-        # The opt-in path sums each input gradient in another order, so the two runs part after the first steps,
-        # as runs on two CPU kinds do; what must hold is accuracy within the seeds' spread, not the same history.
-        print(f"    same history (losses, accuracies, learning rates): {before['history'] == after['history']}")
+        committed = committed_run("superlight", augment=True, seed=1)
+        same = after["history"] == [{k: v for k, v in row.items() if k != "seconds"} for row in committed["history"]]
+        print(f"    engine now has the committed seed-1 history (trained on {committed['cpu_capability']}): {same}")
         print(f"    ratio: {full_run_ratio:.2f}x")
 
     print(f"data_ratio={data_ratio:.2f}")

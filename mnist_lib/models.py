@@ -120,17 +120,43 @@ class Conv2d(nn.Conv2d):
                         for d, k, p in zip(self.dilation, self.kernel_size, self.padding, strict=True)))
 
 
+class _PoolChannelsLast(torch.autograd.Function):
+    """2D max-pooling whose forward runs on a channels_last copy: ATen's CPU kernel is several times faster in
+    that layout for these narrow maps (benchmarks/train_speed.py, part c). It picks the same maxima and the same
+    argmax indices (the first maximum in scan order, in either layout), so the standard-layout output and the
+    backward pass, ATen's own kernel fed those indices, are bit for bit nn.MaxPool2d's."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode):
+        pooled, indices = torch.ops.aten.max_pool2d_with_indices(
+            x.contiguous(memory_format=torch.channels_last), kernel, stride, padding, dilation, ceil_mode)
+        ctx.save_for_backward(x, indices)
+        ctx.settings = kernel, stride, padding, dilation, ceil_mode
+        ctx.mark_non_differentiable(indices)
+        return pooled.contiguous(), indices.contiguous()
+
+    @staticmethod
+    def backward(ctx, grad_out, _grad_indices):
+        x, indices = ctx.saved_tensors
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(grad_out.contiguous(), x, *ctx.settings,
+                                                                 indices.contiguous())
+        return grad_x, None, None, None, None, None
+
+
 class MaxPool2d(nn.MaxPool2d):
-    """nn.MaxPool2d that, without autograd on the CPU (evaluation), pools a channels_last copy and returns the
-    standard layout: ATen's CPU kernel was faster in that layout for these narrow maps in development timings (not
-    committed), and a maximum is the same in any layout. Not while tracing: torch.jit.trace checks its graph with
-    autograd off, which must give the graph it traced."""
+    """nn.MaxPool2d (same maxima, same gradients) that on the CPU pools a channels_last copy and returns the
+    standard layout (`_PoolChannelsLast`). Not while tracing: torch.jit.trace checks its graph with autograd off,
+    which must give the graph it traced."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.device.type == "cpu" and not torch.is_grad_enabled() and not torch.jit.is_tracing()
-                and not self.return_indices):
+        if x.device.type != "cpu" or torch.jit.is_tracing() or self.return_indices or x.dim() != 4:
+            return super().forward(x)
+        pair = nn.modules.utils._pair
+        stride = self.stride if self.stride is not None else self.kernel_size
+        if not torch.is_grad_enabled() or not x.requires_grad:
             return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
-        return super().forward(x)
+        return _PoolChannelsLast.apply(x, pair(self.kernel_size), pair(stride), pair(self.padding),
+                                       pair(self.dilation), self.ceil_mode)[0]
 
 
 def conv(
@@ -161,7 +187,9 @@ def conv(
         layers = [Conv2d(c_in, c_out, kernel, padding=padding, dilation=dilation, groups=groups, bias=not norm)]
     if norm:
         layers.append(nn.BatchNorm2d(c_out))
-    layers.append(ACTIVATIONS[activation]())
+    # In place: a ReLU's backward needs only its output, and nothing else reads the conv/BatchNorm output it
+    # overwrites, so this saves one tensor of every block without changing a value.
+    layers.append(nn.ReLU(inplace=True) if activation == "relu" else ACTIVATIONS[activation]())
     if groups > 1:
         layers.append(nn.ChannelShuffle(groups))
     if dropout:

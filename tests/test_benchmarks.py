@@ -32,7 +32,7 @@ def test_train_speed_tables_quote_the_committed_output():
     rows = [line for line in output.split("(c)")[1].split("(d)")[0].splitlines()[2:] if line.startswith("    ")]
     measured = [numbers(line[62:])[:5] for line in rows]  # after the 58-character variant column
     table = [row for row in readme_rows("") if len(row) == 7 and row[0].startswith(("engine before", "+ "))]
-    assert len(table) == len(measured) == 5
+    assert len(table) == len(measured) == 6
     for row, values in zip(table, measured, strict=True):
         assert [numbers(cell)[0] for cell in row[1:6]] == values, row[0]
     compile_seconds = re.search(r"first epoch of 15,360 images: ([\d.]+) s", output)[1]

@@ -202,12 +202,25 @@ def test_the_models_conv_leaves_what_it_cannot_take_to_nn_conv2d(flipped_input_g
         assert models.Conv2d(4, 4, 3)(inputs).grad_fn.name() == "ConvolutionBackward0"
 
 
-def test_evaluation_pools_to_the_same_maxima_in_either_layout():
-    inputs = torch.relu(torch.randn(3, 8, 28, 28)).round()  # many ties
-    with torch.no_grad():  # the channels_last path
+def test_pooling_gives_nn_maxpools_maxima_and_gradients_bit_for_bit():
+    inputs = torch.relu(torch.randn(3, 8, 28, 28)).round().requires_grad_()  # many ties
+    upstream = torch.randn(3, 8, 14, 14)
+    with torch.no_grad():  # evaluation
         pooled = models.MaxPool2d(2)(inputs)
     assert pooled.is_contiguous()
     assert torch.equal(pooled, torch.nn.functional.max_pool2d(inputs, 2))
+    ours = models.MaxPool2d(2)(inputs)  # training: _PoolChannelsLast
+    assert ours.grad_fn.name() == "_PoolChannelsLastBackward" and ours.is_contiguous()
+    (grad_ours,) = torch.autograd.grad(ours, inputs, upstream)
+    native = torch.nn.functional.max_pool2d(inputs, 2)
+    (grad_native,) = torch.autograd.grad(native, inputs, upstream)
+    assert torch.equal(ours, native) and torch.equal(grad_ours, grad_native) and grad_ours.is_contiguous()
+
+
+def test_relu_runs_in_place_and_nothing_else_does():
+    block = models.conv(8, 8, norm=True)
+    assert [type(m).__name__ for m in block] == ["Conv2d", "BatchNorm2d", "ReLU"] and block[2].inplace
+    assert not models.conv(8, 8, activation="silu")[1].inplace  # SiLU's backward needs its input
 
 
 @pytest.mark.parametrize("name", ["light", "lightest", "superlight"])

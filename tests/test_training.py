@@ -12,7 +12,9 @@ import torch
 
 from mnist_lib import models
 from mnist_lib.config import TrainConfig
+from mnist_lib.data import load_split
 from mnist_lib.errors import ConfigError
+from mnist_lib.records import committed_run
 from mnist_lib.runs import (
     CHECKPOINT,
     METRICS,
@@ -78,6 +80,20 @@ def test_a_run_records_which_input_gradients_trained_it(tmp_path, small_train, s
     assert not models._input_grad_by_conv  # scoped to the run
     weights = [(a, b) for a, b in zip(native.model.parameters(), flipped.model.parameters(), strict=True)]
     assert not all(torch.equal(a, b) for a, b in weights)  # the sums' order differs: another trajectory
+
+
+@pytest.mark.parametrize("model", ["lightest", "superlight"])
+def test_the_engine_retraces_the_committed_series_on_its_cpu_kind(model, data_dir):
+    """An engine change that moves a value (a kernel, a summation order) would leave the committed series
+    unreproducible by `train`: its first epoch here must equal the committed run's, bit for bit, where the CPU
+    kind is the one that trained it."""
+    committed = committed_run(model, augment=True, seed=1)
+    if committed["cpu_capability"] != torch.backends.cpu.get_cpu_capability():
+        pytest.skip(f"the committed run was trained on {committed['cpu_capability']}; kernels differ across CPU kinds")
+    config = TrainConfig.from_dict(committed["config"])
+    train_split, test_split = load_split(True, data_dir, download=False), load_split(False, data_dir, download=False)
+    state = fit(config, train_split, test_split, stop_after=1, progress=False)
+    assert without_timing(state.history) == without_timing(committed["history"][:1])
 
 
 def test_fit_alone_writes_nothing_and_reports_each_epoch(tmp_path, small_train, small_test, monkeypatch):
