@@ -128,7 +128,8 @@ def macs(model: nn.Module, input_size: tuple[int, ...] = (1, 28, 28)) -> int:
 
 
 def memory(model: nn.Module, batch_size: int = 128, input_size: tuple[int, ...] = (1, 28, 28)) -> dict:
-    """Bytes of parameters, buffers, the input batch and every leaf module's output for a forward pass."""
+    """Bytes of parameters, buffers, the input batch and every leaf module's output for a forward pass (an
+    in-place ReLU's output counted too, although it reuses its input's memory: an upper bound)."""
     outputs = _leaf_outputs(model, input_size)
     return {
         "batch_size": batch_size,

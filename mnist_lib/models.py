@@ -121,42 +121,42 @@ class Conv2d(nn.Conv2d):
 
 
 class _PoolChannelsLast(torch.autograd.Function):
-    """2D max-pooling whose forward runs on a channels_last copy: ATen's CPU kernel is several times faster in
-    that layout for these narrow maps (benchmarks/train_speed.py, part c). It picks the same maxima and the same
-    argmax indices (the first maximum in scan order, in either layout), so the standard-layout output and the
-    backward pass, ATen's own kernel fed those indices, are bit for bit nn.MaxPool2d's."""
+    """2D max-pooling of a standard-layout map whose forward runs on a channels_last copy (ATen's CPU kernel was
+    faster in that layout for these narrow maps in development timings; benchmarks/train_speed.py --paired times
+    the engine with and without it). Either layout picks the same maxima and the same argmax indices (the first
+    maximum in scan order), so the output and the backward pass, ATen's own kernel fed those indices, are bit for
+    bit nn.MaxPool2d's."""
 
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode):
         pooled, indices = torch.ops.aten.max_pool2d_with_indices(
             x.contiguous(memory_format=torch.channels_last), kernel, stride, padding, dilation, ceil_mode)
-        ctx.save_for_backward(x, indices)
+        ctx.save_for_backward(x, indices.contiguous())
         ctx.settings = kernel, stride, padding, dilation, ceil_mode
-        ctx.mark_non_differentiable(indices)
-        return pooled.contiguous(), indices.contiguous()
+        return pooled.contiguous()
 
     @staticmethod
-    def backward(ctx, grad_out, _grad_indices):
+    def backward(ctx, grad_out):
         x, indices = ctx.saved_tensors
-        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(grad_out.contiguous(), x, *ctx.settings,
-                                                                 indices.contiguous())
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(grad_out.contiguous(), x, *ctx.settings, indices)
         return grad_x, None, None, None, None, None
 
 
 class MaxPool2d(nn.MaxPool2d):
-    """nn.MaxPool2d (same maxima, same gradients) that on the CPU pools a channels_last copy and returns the
-    standard layout (`_PoolChannelsLast`). Not while tracing: torch.jit.trace checks its graph with autograd off,
-    which must give the graph it traced."""
+    """nn.MaxPool2d (same maxima, same gradients) that pools a standard-layout CPU map through a channels_last
+    copy (`_PoolChannelsLast` where autograd needs it) and returns the standard layout. Anything else is
+    nn.MaxPool2d's own, and so is tracing: torch.jit.trace checks its graph with autograd off, which must give the
+    graph it traced."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or torch.jit.is_tracing() or self.return_indices or x.dim() != 4:
+        if (x.device.type != "cpu" or x.dim() != 4 or not x.is_contiguous() or torch.jit.is_tracing()
+                or self.return_indices):
             return super().forward(x)
-        pair = nn.modules.utils._pair
-        stride = self.stride if self.stride is not None else self.kernel_size
-        if not torch.is_grad_enabled() or not x.requires_grad:
+        if not (torch.is_grad_enabled() and x.requires_grad):
             return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
-        return _PoolChannelsLast.apply(x, pair(self.kernel_size), pair(stride), pair(self.padding),
-                                       pair(self.dilation), self.ceil_mode)[0]
+        pair = nn.modules.utils._pair
+        return _PoolChannelsLast.apply(x, pair(self.kernel_size), pair(self.stride), pair(self.padding),
+                                       pair(self.dilation), self.ceil_mode)
 
 
 def conv(

@@ -47,6 +47,18 @@ def test_train_speed_tables_quote_the_committed_output():
     assert f"not reached: {full_run['full_run_ratio']}x measured" in readme
 
 
+def test_paired_ratios_quote_the_committed_output():
+    output = (RESULTS / "train_speed-paired-2026-12-07.txt").read_text()
+    ratios: dict[str, list[str]] = {}
+    for model, ratio in re.findall(r"^    (\w+)\s+now .*?median ([\d.]+) \(range", output, flags=re.M):
+        ratios.setdefault(model, []).append(ratio)
+    readme = " ".join((REPO / "README.md").read_text().split())
+    quoted = re.search(r"SuperLight ([\d., and]+) \(median ratio of paired blocks\), Lightest ([\d., and]+), "
+                       r"Light ([\d., and]+?)\. ", readme)
+    for model, group in zip(("superlight", "lightest", "light"), quoted.groups(), strict=True):
+        assert numbers(group) == ratios[model], model
+
+
 def test_inference_table_quotes_the_committed_output():
     output = dict(line.split("=") for line in (RESULTS / "inference.txt").read_text().splitlines() if "=" in line)
     for model in ("light", "lightest", "superlight"):

@@ -215,6 +215,14 @@ def test_pooling_gives_nn_maxpools_maxima_and_gradients_bit_for_bit():
     native = torch.nn.functional.max_pool2d(inputs, 2)
     (grad_native,) = torch.autograd.grad(native, inputs, upstream)
     assert torch.equal(ours, native) and torch.equal(grad_ours, grad_native) and grad_ours.is_contiguous()
+    odd = torch.relu(torch.randn(2, 3, 9, 9)).round().requires_grad_()  # other settings reach the kernel too
+    pools = models.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), torch.nn.MaxPool2d(3, 2, 1, ceil_mode=True)
+    (ours, native), grads = [pool(odd) for pool in pools], []
+    for pooled in (ours, native):
+        grads.append(torch.autograd.grad(pooled, odd, torch.ones_like(pooled))[0])
+    assert torch.equal(ours, native) and torch.equal(*grads)
+    channels_last = inputs.detach().contiguous(memory_format=torch.channels_last)
+    assert models.MaxPool2d(2)(channels_last).is_contiguous(memory_format=torch.channels_last)  # layout kept
 
 
 def test_relu_runs_in_place_and_nothing_else_does():
