@@ -34,6 +34,9 @@ CASES = [
      "is a torch file but not an mnist_lib checkpoint"),
     ("weights that do not fit the model code", ["evaluate", "{misfit}"], 2, "does not fit the model code"),
     ("checkpoint of an unknown model", ["train", "--resume", "{unknown}"], 2, "does not fit the model code"),
+    ("evaluating a checkpoint of an unknown model", ["evaluate", "{unknown}"], 2, "'vgg', model='vgg' is invalid"),
+    ("resuming weights that do not fit the model code", ["train", "--resume", "{misfit}"], 2,
+     "does not fit the model code"),
     ("resuming a complete run", ["train", "--resume", "{complete}"], 2, "there is nothing to resume"),
     ("resuming with a changed setting", ["train", "--resume", "{partial}", "--epochs", "20"], 2,
      "epochs differ from the run's (only device may change)"),
@@ -105,6 +108,17 @@ def test_bad_input_is_one_line_and_touches_nothing(what, argv, status, message, 
     else:
         assert err.startswith(f"python -m mnist_lib {argv[0]}: error: ") and out == ""
     assert digest_tree(files["tmp"]) == before
+
+
+def test_a_bug_is_not_disguised_as_a_usage_error(tmp_path, data_dir, monkeypatch):
+    """Only the library's own errors become one line: a ValueError from inside a run (a bug) keeps its traceback."""
+    def broken_fit(*args, **kwargs):
+        raise ValueError("a bug deep inside the loop")
+
+    monkeypatch.setattr("mnist_lib.runs.fit", broken_fit)
+    with pytest.raises(ValueError, match="a bug deep inside the loop"):
+        cli.main(["train", "--epochs", "1", "--train-limit", "200", "--no-download", "--data-dir", str(data_dir),
+                  "--out", str(tmp_path)])
 
 
 def test_the_readme_reliability_table_lists_every_case():
