@@ -47,6 +47,30 @@ def test_train_speed_tables_quote_the_committed_output():
     assert f"not reached: {full_run['full_run_ratio']}x measured" in readme
 
 
+def step_ms(output_file: str) -> list[float]:
+    """The ms/step column of part (c) of a committed train_speed output, row by row."""
+    part = (RESULTS / output_file).read_text().split("(c)")[1].split("(d)")[0]
+    return [float(numbers(line[62:])[0]) for line in part.splitlines()[2:] if line.startswith("    ")]
+
+
+def test_readme_ratios_derived_from_the_committed_outputs_are_theirs():
+    """The ratios the Benchmarks prose computes from committed outputs (not printed by them as such)."""
+    readme = " ".join((REPO / "README.md").read_text().split())
+    now, avx512_before, avx2 = (step_ms(name) for name in ("train_speed.txt", "train_speed-2026-12-03-avx512.txt",
+                                                            "train_speed-2026-11-24-avx2.txt"))
+    compile_now = f"{now[2] / now[5]:.2f}x per training step on top of the engine now in (c) here ({now[5]:.2f} against"
+    assert compile_now + f" {now[2]:.2f} ms" in readme
+    assert f"{avx512_before[1] / avx512_before[4]:.2f}x in the previous AVX-512 output" in readme
+    assert f"{avx2[0] / avx2[-1]:.2f}x in the AVX2 one" in readme
+    assert f"cannot cost {now[3] - now[2]:.1f} ms a step" in readme
+    first = (RESULTS / "train_speed-2026-12-07-first.txt").read_text()
+    before, after = re.findall(r"engine (?:before|now):\s+([\d.]+) s", first)
+    first_ratio = re.search(r"full_run_ratio=(\S+)", first)[1]
+    assert f"measured {before} s and {after} s, {first_ratio}x" in readme
+    previous = re.search(r"full_run_ratio=(\S+)", (RESULTS / "train_speed-2026-12-03-avx512.txt").read_text())[1]
+    assert f"the previous output {previous}x for the input gradients alone" in readme
+
+
 def test_paired_ratios_quote_the_committed_output():
     output = (RESULTS / "train_speed-paired-2026-12-07.txt").read_text()
     ratios: dict[str, list[str]] = {}
