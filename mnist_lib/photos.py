@@ -196,6 +196,12 @@ def read_photos(model: nn.Module, photos: list[Photo]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def is_printed_one(readings: pd.DataFrame) -> pd.Series:
+    """Which rows of read_photos are the font's 1, whose flag MNIST-trained models read as 7 (MNIST's ones are bare
+    strokes): a limit of the training data that preprocessing does not paper over."""
+    return (readings["source"] == "font") & (readings["label"] == 1)
+
+
 def accuracy_by_condition(readings: pd.DataFrame) -> pd.DataFrame:
     """Pictures, correct answers and accuracy (%) per condition, in CONDITIONS order, then all together."""
     rows = [{"condition": c, "pictures": len(g), "correct": int(g["correct"].sum()),

@@ -79,6 +79,14 @@ def _noise_test_study() -> list[TrainConfig]:
     return _variants(_native(model="superlight", noise_std=0.3, noise_prob=0.5), [{}], seeds=SERIES_SEEDS)
 
 
+def _noise_capacity_study() -> list[TrainConfig]:
+    """The noise recipe on gap-6.0k (1,014 parameters more than SuperLight) on the test set, seeds 1-3: whether a
+    model with more capacity carries the clean target and the noise aims together, which SuperLight does not
+    (study noise-test). Its counterpart without noise is gap-6.0k in study frontier (the same recipe otherwise and
+    the same native input gradients; records.noise_test_table puts the four side by side)."""
+    return _variants(_native(model="gap-6.0k", noise_std=0.3, noise_prob=0.5), [{}], seeds=FRONTIER_SEEDS)
+
+
 def frontier_configs(sizes: Iterable[str] | None = None, seeds: Iterable[int] = FRONTIER_SEEDS,
                      **settings) -> list[TrainConfig]:
     """The frontier family's runs (models.FRONTIER_WIDTHS, or the named `sizes`) with the series' standard recipe
@@ -255,6 +263,7 @@ SAME_SEED = "same seed, vs the first row (pp)"
 PAIRED_BN = ("recalibrated - running statistics, final (pp)", "recalibrated - running statistics, last-3 min (pp)")
 
 STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study, "noise-test": _noise_test_study,
+           "noise-capacity": _noise_capacity_study,
            "frontier": frontier_configs, "lightest-ablation": _lightest_ablation,
            "superlight-ablation": _superlight_ablation, "frontier-ideas": _frontier_ideas,
            "augment-strength": _augment_strength_study, "ema": _ema_study,

@@ -130,11 +130,6 @@ def committed_superlight(trained_checkpoint):
     return load_model(trained_checkpoint)
 
 
-def printed_one(readings):
-    """The font's 1, whose flag MNIST-trained models read as 7 (MNIST's ones are bare strokes)."""
-    return (readings["source"] == "font") & (readings["label"] == 1)
-
-
 def test_the_photo_set_is_seeded_and_covers_every_condition(photo_set, data_dir):
     assert len(photo_set) >= 200
     assert {p.condition for p in photo_set} == set(photos.CONDITIONS)
@@ -150,21 +145,29 @@ def test_the_photo_set_is_seeded_and_covers_every_condition(photo_set, data_dir)
 @pytest.mark.parametrize("seed", [0, 1], ids=["the set the preprocessing was tuned on", "an unseen set"])
 def test_the_committed_superlight_reads_photographed_digits(seed, photo_set, committed_superlight, data_dir):
     """The bar set for predict, >= 97% of all pictures and >= 95% under every condition, on every picture except the
-    printed 1 (see the next test): MNIST test digits, pen strokes and the font's other nine digits."""
+    printed 1 (test_the_printed_one_is_a_known_miss): MNIST test digits, pen strokes, the font's other nine digits."""
     pictures = photo_set if seed == 0 else photos.photo_set(data_dir, seed=seed)
     readings = photos.read_photos(committed_superlight, pictures)
-    table = photos.accuracy_by_condition(readings[~printed_one(readings)]).set_index("condition")
+    table = photos.accuracy_by_condition(readings[~photos.is_printed_one(readings)]).set_index("condition")
     assert table.loc["all", "accuracy (%)"] >= 97, table
     assert (table["accuracy (%)"] >= 95).all(), table
     handwritten = readings[readings["source"] != "font"]
     assert handwritten["correct"].mean() >= 0.99, handwritten[~handwritten["correct"]]
 
 
+def test_the_committed_superlight_reads_the_tuned_set_counting_every_picture(photo_set, committed_superlight):
+    """The bar on every picture of the set the preprocessing was tuned on, the printed 1 included (the README's
+    photo-sets table shows it on the unseen sets too, where it misses by a picture)."""
+    table = photos.accuracy_by_condition(photos.read_photos(committed_superlight, photo_set)).set_index("condition")
+    assert table.loc["all", "accuracy (%)"] >= 97, table
+    assert (table["accuracy (%)"] >= 95).all(), table
+
+
 def test_the_printed_one_is_a_known_miss(photo_set, committed_superlight):
     """A limit of the training data, not of the preprocessing: when a model reads the flagged 1, this test fails
     and the README's note on it should go."""
     readings = photos.read_photos(committed_superlight, photo_set)
-    ones = readings[printed_one(readings)]
+    ones = readings[photos.is_printed_one(readings)]
     assert (ones["predicted"] == 7).mean() >= 0.5, ones
 
 
