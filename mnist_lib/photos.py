@@ -158,11 +158,13 @@ def render(ink: Image.Image, condition: str, rng: random.Random, generator: torc
 def photo_set(data_dir: str | os.PathLike | None = None, per_condition: int = 30, seed: int = 0,
               download: bool = False) -> list[Photo]:
     """`per_condition` pictures under each of CONDITIONS: two thirds MNIST test digits (different ones for each
-    condition), one third printed digits; pen strokes for the thin-stroke condition."""
+    condition and each seed), one third printed digits; pen strokes for the thin-stroke condition."""
     rng = random.Random(seed)
     generator = torch.Generator().manual_seed(seed)
     test = mnist_dataset(False, data_dir, download)
-    photos, next_digit = [], 0
+    # Each seed draws its own block of MNIST test digits (seed 1 the block after seed 0's, ...), so that another
+    # seed's set is new handwriting, not the same digits rendered again.
+    photos, next_digit = [], seed * len(CONDITIONS) * per_condition % len(test)
     for condition in CONDITIONS:
         for i in range(per_condition):
             label = i % 10

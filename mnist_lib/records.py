@@ -22,7 +22,7 @@ import torch
 
 from .anatomy import macs
 from .config import TrainConfig
-from .data import repo_root
+from .data import load_split, repo_root
 from .models import create_model
 from .photos import accuracy_by_condition, is_printed_one, photo_set, read_photos
 from .runs import (
@@ -42,6 +42,7 @@ from .runs import (
     train,
 )
 from .studies import ROBUSTNESS, mean_std, read_noise, study_runs, study_summary, versus, write_robustness
+from .training import logits
 
 SERIES = "series.json"
 # The series as it stood before its regeneration of 2026-12-03 (native input gradients, 2026-11-22 to 24, mostly
@@ -327,22 +328,30 @@ PHOTO_AIMS = {"all": 97.0, "weakest condition": 95.0}  # accuracy (%) predict sh
 
 def photo_sets_table(root: str | Path | None = None, data_dir: str | Path | None = None,
                      seeds: tuple[int, ...] = PHOTO_SET_SEEDS) -> pd.DataFrame:
-    """The committed SuperLight (augmentation, seed 1) on the photo sets of `seeds`, one row per set: accuracy over
-    all pictures and under the weakest condition, counting every picture and without the printed 1."""
+    """The committed SuperLight (augmentation, seed 1) on the photo sets of `seeds` (each with its own MNIST test
+    digits), one row per set: accuracy over all pictures and under the weakest condition, counting every picture and
+    without the printed 1; how many printed 1s it misread; and every other miss, an MNIST picture marked where the
+    model misreads its raw test image too (a miss of the model, not of the preprocessing)."""
     model = load_model(committed_run("superlight", True, 1, root)["checkpoint"])
+    raw_answers = logits(model, load_split(False, data_dir, download=False)).argmax(1)
     rows = []
     for seed in seeds:
         readings = read_photos(model, photo_set(data_dir, seed=seed))
-        row = {"set seed": f"{seed} (tuned on)" if seed == 0 else f"{seed}", "pictures": len(readings),
-               "printed 1s": int(is_printed_one(readings).sum()),
-               "misses outside the font": int((~readings["correct"] & (readings["source"] != "font")).sum())}
-        for label, kept in (("every picture", readings), ("without the printed 1",
-                                                           readings[~is_printed_one(readings)])):
+        ones = is_printed_one(readings)
+        row = {"set seed": f"{seed} (tuned on)" if seed == 0 else f"{seed}", "pictures": len(readings)}
+        for label, kept in (("every picture", readings), ("without the printed 1", readings[~ones])):
             table = accuracy_by_condition(kept).set_index("condition")["accuracy (%)"]
             overall, weakest = table["all"], table.drop("all").min()
             row |= {f"{label}: all (%)": overall, f"{label}: weakest condition (%)": weakest,
-                    f"{label}: meets 97% / 95%": "yes" if overall >= PHOTO_AIMS["all"]
-                    and weakest >= PHOTO_AIMS["weakest condition"] else "no"}
+                    f"{label}: meets {PHOTO_AIMS['all']:g}% / {PHOTO_AIMS['weakest condition']:g}%":
+                        "yes" if overall >= PHOTO_AIMS["all"] and weakest >= PHOTO_AIMS["weakest condition"] else "no"}
+        misses = []
+        for _, miss in readings[~readings["correct"] & ~ones].iterrows():
+            index = int(miss["source"].split("#")[1]) if miss["source"].startswith("MNIST") else None
+            also_raw = " (its raw test image too)" if index is not None and raw_answers[index] != miss["label"] else ""
+            misses.append(f"{miss['source']}: {miss['label']} read as {miss['predicted']}{also_raw}")
+        row |= {"printed 1s misread": f"{int((ones & ~readings['correct']).sum())} of {int(ones.sum())}",
+                "other misses": "; ".join(misses) or "none"}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -350,11 +359,12 @@ def photo_sets_table(root: str | Path | None = None, data_dir: str | Path | None
 def photo_sets_block(root: str | Path | None = None) -> str:
     """photo_sets_table, then how many sets meet the bar counting every picture and without the printed 1."""
     table = photo_sets_table(root)
-    met = {label: (table[f"{label}: meets 97% / 95%"] == "yes").sum()
+    bar = f"{PHOTO_AIMS['all']:g}% / {PHOTO_AIMS['weakest condition']:g}%"
+    met = {label: (table[f"{label}: meets {bar}"] == "yes").sum()
            for label in ("every picture", "without the printed 1")}
     return (markdown_table(table) + f"\n\nCounting every picture, {met['every picture']} of {len(table)} sets meet "
-            f">= 97% overall and >= 95% under every condition; without the printed 1, "
-            f"{met['without the printed 1']} of {len(table)}.")
+            f">= {PHOTO_AIMS['all']:g}% overall and >= {PHOTO_AIMS['weakest condition']:g}% under every condition; "
+            f"without the printed 1, {met['without the printed 1']} of {len(table)}.")
 
 
 def headline(root: str | Path | None = None) -> str:
@@ -448,7 +458,7 @@ def noise_verdict(root: str | Path | None = None) -> str:
             f"{sum(map(holds_clean_target, plain))} of {len(plain)}), and "
             f"{sum(holds_noise_aims(m['noise']) for m in noisy)} of {len(noisy)} hold both noise aims (noise-free: "
             f"{sum(holds_noise_aims(m['noise']) for m in plain)} of {len(plain)}).")
-    return "\n\n".join(sentences)
+    return " ".join(sentences)
 
 
 def frontier_runs(root: str | Path | None = None) -> list[dict]:

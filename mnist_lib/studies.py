@@ -80,9 +80,9 @@ def _noise_test_study() -> list[TrainConfig]:
 
 
 def _noise_capacity_study() -> list[TrainConfig]:
-    """The noise recipe on gap-6.0k (1,014 parameters more than SuperLight) on the test set, seeds 1-3: whether a
-    model with more capacity carries the clean target and the noise aims together, which SuperLight does not
-    (study noise-test). Its counterpart without noise is gap-6.0k in study frontier (the same recipe otherwise and
+    """The noise recipe on gap-6.0k (SuperLight's layout widened) on the test set, seeds 1-3: whether a model with
+    more capacity carries the clean target and the noise aims together, which SuperLight does not (study
+    noise-test). Its counterpart without noise is gap-6.0k in study frontier (the same recipe otherwise and
     the same native input gradients; records.noise_test_table puts the four side by side)."""
     return _variants(_native(model="gap-6.0k", noise_std=0.3, noise_prob=0.5), [{}], seeds=FRONTIER_SEEDS)
 

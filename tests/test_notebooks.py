@@ -456,3 +456,7 @@ def test_notebook_03s_committed_series_is_the_record_now():
     assert records.headline() in text
     for _, row in records.series_table(records.series_runs()).iterrows():
         assert f"{row['final-epoch test acc (%)']}" in text and f"{row['seeds meeting it']}" in text
+    # ... and so are its noise table of both sizes and the verdict on it (Why not both at 5,000 parameters?).
+    assert records.noise_verdict() in text
+    for _, row in records.noise_test_table().iterrows():
+        assert row["final-epoch acc (%)"] in text and row["worst seed, min of last 3 (%)"] in text

@@ -536,22 +536,27 @@ def test_the_readmes_clean_finish_decision_holds_for_the_committed_runs():
 
 
 def test_the_readmes_noise_capacity_finding_holds_for_the_committed_runs():
-    """README, Why not both: gap-6.0k's clean cost of the noise recipe is about SuperLight's (within 0.05 points of
-    it), one of its 3 seeds misses 99.4% in its last 3 epochs and every seed holds both noise aims; SuperLight's
-    worst noise-free seed is not above the bar by more than the cost; the CPU kinds as stated."""
+    """README, Why not both: gap-6.0k with the noise recipe is worse than its noise-free runs by the spread rule,
+    by less than two test images (0.02 points) beyond it; every seed holds both noise aims and not every seed the
+    clean target; the two sizes' costs differ by less than the standard error of that difference; the kernels and
+    CPU kinds as stated."""
     from mnist_lib import records
     from mnist_lib.runs import committed_runs_dir
 
     runs = {key: members for key, (_, members) in records.noise_recipe_runs(committed_runs_dir()).items()}
-    cost = {model: records.summary_values(runs[model, records.NOISE_RECIPE]).mean()
-            - records.summary_values(runs[model, records.NOISE_FREE]).mean() for model in ("superlight", "gap-6.0k")}
-    assert cost["gap-6.0k"] < 0 and cost["superlight"] < 0
-    assert abs(cost["gap-6.0k"] - cost["superlight"]) < 0.05, cost
-    wide = runs["gap-6.0k", records.NOISE_RECIPE]
-    assert len(wide) == 3 and sum(map(records.holds_clean_target, wide)) == 2
-    assert all(records.holds_noise_aims(m["noise"]) for m in wide)
-    series = records.superlight_series(committed_runs_dir())
-    assert min(records.summary_values(series, "last3_min")) - 99.4 < -cost["superlight"]
+    finals = {key: records.summary_values(members) for key, members in runs.items()}
+    wide, wide_plain = runs["gap-6.0k", records.NOISE_RECIPE], runs["gap-6.0k", records.NOISE_FREE]
+    noisy, plain = finals["gap-6.0k", records.NOISE_RECIPE], finals["gap-6.0k", records.NOISE_FREE]
+    assert studies.versus(noisy, plain).endswith("worse")
+    assert plain.mean() - noisy.mean() - max(noisy.std(), plain.std()) < 0.02
+    assert len(wide) == 3 and all(records.holds_noise_aims(m["noise"]) for m in wide)
+    assert 0 < sum(map(records.holds_clean_target, wide)) < len(wide)
+    costs, variance = {}, 0.0
+    for model in ("superlight", "gap-6.0k"):
+        with_noise, without = finals[model, records.NOISE_RECIPE], finals[model, records.NOISE_FREE]
+        costs[model] = with_noise.mean() - without.mean()
+        variance += with_noise.var() / len(with_noise) + without.var() / len(without)
+    assert abs(costs["gap-6.0k"] - costs["superlight"]) < variance ** 0.5, costs
     assert {m["cpu_capability"] for m in wide} == {"AVX512"}
-    assert {m["cpu_capability"] for m in runs["gap-6.0k", records.NOISE_FREE]} == {"AVX2"}
-    assert {m.get("conv_input_grads", "native") for m in wide + runs["gap-6.0k", records.NOISE_FREE]} == {"native"}
+    assert {m["cpu_capability"] for m in wide_plain} == {"AVX2"}
+    assert {m.get("conv_input_grads", "native") for m in wide + wide_plain} == {"native"}
