@@ -130,6 +130,20 @@ def committed_superlight(trained_checkpoint):
     return load_model(trained_checkpoint)
 
 
+@pytest.fixture(scope="module")
+def readings_of(photo_set, committed_superlight, data_dir):
+    """The committed SuperLight's readings of the photo set of a seed, each set read once per module."""
+    cache = {}
+
+    def read(seed: int):
+        if seed not in cache:
+            pictures = photo_set if seed == 0 else photos.photo_set(data_dir, seed=seed)
+            cache[seed] = photos.read_photos(committed_superlight, pictures)
+        return cache[seed]
+
+    return read
+
+
 def test_the_photo_set_is_seeded_and_covers_every_condition(photo_set, data_dir):
     assert len(photo_set) >= 200
     assert {p.condition for p in photo_set} == set(photos.CONDITIONS)
@@ -146,21 +160,20 @@ UNSEEN = pytest.mark.parametrize("seed", [0, 1, 2], ids=["the set the preprocess
                                                           "unseen set 2"])
 
 
-def test_the_committed_superlight_reads_the_tuned_set_counting_every_picture(photo_set, committed_superlight):
+def test_the_committed_superlight_reads_the_tuned_set_counting_every_picture(readings_of):
     """The bar set for predict, >= 97% of all pictures and >= 95% under every condition, counting every picture
     of the set the preprocessing was tuned on, the printed 1 included (the README's photo-sets table shows the
     unseen sets, where it is missed)."""
-    table = photos.accuracy_by_condition(photos.read_photos(committed_superlight, photo_set)).set_index("condition")
+    table = photos.accuracy_by_condition(readings_of(0)).set_index("condition")
     assert table.loc["all", "accuracy (%)"] >= 97, table
     assert (table["accuracy (%)"] >= 95).all(), table
 
 
 @UNSEEN
-def test_the_committed_superlight_reads_photographed_digits(seed, photo_set, committed_superlight, data_dir):
+def test_the_committed_superlight_reads_photographed_digits(seed, readings_of):
     """>= 97% of all pictures but the printed 1 (test_the_printed_one_is_a_known_miss), on the tuned set and on sets
     of other MNIST test digits; >= 99% of the handwritten ones (MNIST and pen)."""
-    pictures = photo_set if seed == 0 else photos.photo_set(data_dir, seed=seed)
-    readings = photos.read_photos(committed_superlight, pictures)
+    readings = readings_of(seed)
     table = photos.accuracy_by_condition(readings[~photos.is_printed_one(readings)]).set_index("condition")
     assert table.loc["all", "accuracy (%)"] >= 97, table
     handwritten = readings[readings["source"] != "font"]
@@ -168,11 +181,10 @@ def test_the_committed_superlight_reads_photographed_digits(seed, photo_set, com
 
 
 @UNSEEN
-def test_the_preprocessing_loses_no_digit_the_model_reads(seed, photo_set, committed_superlight, data_dir):
+def test_the_preprocessing_loses_no_digit_the_model_reads(seed, readings_of, committed_superlight, data_dir):
     """Every MNIST picture whose raw 28x28 test image the model reads correctly is read correctly as a photo, under
     every condition: the MNIST misses left are the model's own."""
-    pictures = photo_set if seed == 0 else photos.photo_set(data_dir, seed=seed)
-    readings = photos.read_photos(committed_superlight, pictures)
+    readings = readings_of(seed)
     mnist = readings[readings["source"].str.startswith("MNIST test")]
     index = torch.tensor([int(source.split("#")[1]) for source in mnist["source"]])
     raw = load_split(False, data_dir, download=False)
@@ -183,10 +195,10 @@ def test_the_preprocessing_loses_no_digit_the_model_reads(seed, photo_set, commi
     assert lost.empty, lost
 
 
-def test_the_printed_one_is_a_known_miss(photo_set, committed_superlight):
+def test_the_printed_one_is_a_known_miss(readings_of):
     """A limit of the training data, not of the preprocessing: when a model reads the flagged 1, this test fails
     and the README's note on it should go."""
-    readings = photos.read_photos(committed_superlight, photo_set)
+    readings = readings_of(0)
     ones = readings[photos.is_printed_one(readings)]
     assert (ones["predicted"] == 7).mean() >= 0.5, ones
 
