@@ -16,7 +16,7 @@ import typing
 from datetime import datetime
 from pathlib import Path
 
-from . import images, plots, records, runs, studies
+from . import images, records, runs, studies
 from .config import TrainConfig
 from .data import load_split
 from .errors import ConfigError, UserError
@@ -95,6 +95,8 @@ def train_command(args: argparse.Namespace) -> int:
     run = runs.train(config_from_args(args), data_dir=args.data_dir, download=not args.no_download,
                      runs_dir=args.out, resume=args.resume)
     if run.metrics["status"] == "complete":
+        from . import plots  # matplotlib and seaborn: imported only by the commands that draw
+
         plots.save_run_figures(run.run_dir, run.metrics, run.test_logits, run.test_labels)
     return 0
 
@@ -151,6 +153,8 @@ def records_command(args: argparse.Namespace) -> int:
 def promote_command(args: argparse.Namespace) -> int:
     destination = records.promote(args.run, replace_existing=args.replace, data_dir=args.data_dir,
                                   download=not args.no_download)
+    from . import plots
+
     plots.save_figures_of(destination, args.data_dir, not args.no_download)
     print(f"{destination.name} is in the committed series ({records.committed_runs_dir() / records.SERIES}); "
           f"now run python -m mnist_lib records --update-readme and commit training-logs/ and README.md")
@@ -158,6 +162,8 @@ def promote_command(args: argparse.Namespace) -> int:
 
 
 def series_command(args: argparse.Namespace) -> int:
+    from . import plots
+
     augments = (True, False) if args.augment is None else (args.augment,)
     promoted = records.fill_series(
         args.seeds, tuple(args.models), augments, since=args.since, device=args.device, data_dir=args.data_dir,

@@ -7,12 +7,15 @@ import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from torchvision import datasets, transforms
 
 from .errors import UserError
+
+if TYPE_CHECKING:
+    from torchvision import datasets, transforms
 
 MEAN, STD = 0.1307, 0.3081
 MNIST_FILES = (
@@ -54,6 +57,8 @@ def mnist_dataset(
             "Set MNIST_DATA_DIR (or --data-dir) to a folder holding MNIST/raw/, "
             "or allow the download (drop --no-download)."
         )
+    from torchvision import datasets  # imported here: torchvision's import takes seconds (it loads torch._dynamo)
+
     try:
         return datasets.MNIST(str(root), train=train, download=download, transform=transform)
     except (RuntimeError, OSError) as error:
@@ -273,6 +278,8 @@ def augment_batch(
 
 def torchvision_transform(config: AugmentConfig = AugmentConfig()) -> transforms.Compose:
     """The equivalent per-sample PIL pipeline (benchmark baseline, galleries)."""
+    from torchvision import transforms
+
     steps = [
         transforms.RandomAffine(
             degrees=config.degrees,

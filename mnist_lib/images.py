@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
-from torchvision.transforms.functional import pil_to_tensor
 
 from .data import normalize
 from .errors import UserError
@@ -44,7 +43,7 @@ def _grayscale(image: Image.Image) -> torch.Tensor:
         return (pixels - low) / (high - low) if high > low else torch.zeros_like(pixels)
     if "A" in image.getbands() or "transparency" in image.info:
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
-    return pil_to_tensor(image.convert("L"))[0].float() / 255
+    return torch.from_numpy(np.array(image.convert("L"))).float() / 255
 
 
 def _odd(size: float) -> int:

@@ -13,11 +13,11 @@ import os
 import random
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import nn
-from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 from .data import mnist_dataset
 from .images import BlankImageError, preprocess, top3
@@ -93,7 +93,7 @@ def _place(ink: Image.Image, canvas: tuple[int, int], digit_height: int, rng: ra
     width, height = canvas
     coverage = Image.new("L", canvas, 0)
     coverage.paste(ink, (rng.randint(0, max(0, width - ink.width)), rng.randint(0, max(0, height - ink.height))))
-    return pil_to_tensor(coverage)[0].float() / 255
+    return _pixels(coverage)
 
 
 def _light(height: int, width: int, rng: random.Random, darkest: float) -> torch.Tensor:
@@ -105,8 +105,14 @@ def _light(height: int, width: int, rng: random.Random, darkest: float) -> torch
     return 1 - (1 - darkest) * ramp
 
 
+def _pixels(image: Image.Image) -> torch.Tensor:
+    """An L image as (H, W) floats in [0, 1]."""
+    return torch.from_numpy(np.array(image)).float() / 255
+
+
 def _to_image(pixels: torch.Tensor) -> Image.Image:
-    return to_pil_image(pixels.clamp(0, 1).unsqueeze(0))
+    """(H, W) floats as an L image, rounding down like torchvision's to_pil_image."""
+    return Image.fromarray(pixels.clamp(0, 1).mul(255).byte().numpy(), mode="L")
 
 
 def _jpeg(image: Image.Image, quality: int) -> Image.Image:
@@ -125,7 +131,7 @@ def render(ink: Image.Image, condition: str, rng: random.Random, generator: torc
     if condition == "thin strokes on a large canvas":
         canvas = (ink.width, ink.height)
     coverage = _place(ink, canvas, int(min(canvas) * rng.uniform(0.6, 0.9)), rng) if (
-        condition != "thin strokes on a large canvas") else pil_to_tensor(ink)[0].float() / 255
+        condition != "thin strokes on a large canvas") else _pixels(ink)
     height, width = coverage.shape
 
     paper, ink_level = rng.uniform(0.85, 1.0), rng.uniform(0.0, 0.2)

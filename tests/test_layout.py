@@ -47,3 +47,15 @@ def test_no_module_imports_a_later_one():
     for name in order:
         for imported in imported_modules((PACKAGE / f"{name}.py").read_text()):
             assert order.index(imported) < order.index(name), f"{name} imports {imported}, which comes later"
+
+
+def test_the_command_line_starts_without_torchvision_or_the_plotting_libraries():
+    """Importing them takes seconds (torchvision loads torch._dynamo): `predict` and `evaluate` need none of them,
+    so mnist_lib imports torchvision only to read MNIST and the CLI imports plots only in the commands that draw."""
+    import subprocess
+    import sys
+
+    heavy = ("torchvision", "matplotlib", "seaborn")
+    probe = f"import sys, mnist_lib.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
