@@ -148,3 +148,13 @@ def test_readme_wall_time_range_matches_the_series_superlight_runs():
     assert "takes four to seven on the busier shared 2-core AVX-512 machine that made the committed series" in readme
     minutes = [m["wall_seconds"] / 60 for m in records.superlight_series()]
     assert 4 <= min(minutes) and round(max(minutes)) <= 7, minutes
+
+
+def test_startup_figures_quote_the_committed_output():
+    output = (RESULTS / "startup.txt").read_text()
+    seconds = re.findall(r"^    .*?\s([\d.]+) s$", output, flags=re.M)
+    ratio = re.search(r"startup_ratio=(\S+)", output)[1]
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert (f"`import torch` alone {seconds[0]} s, `import mnist_lib.cli` {seconds[1]} s, and {seconds[2]} s with "
+            f"torchvision, matplotlib and seaborn" in readme)
+    assert f"**startup_ratio = {ratio}**" in readme
