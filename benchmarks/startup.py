@@ -2,9 +2,9 @@
 
 Run from the repository root: `python -m benchmarks.startup [--runs 5]`. Rows, each timed in fresh processes taken
 in turn: `import torch` alone (the floor), `import mnist_lib.cli` (what every command loads; `predict` needs
-nothing more, `evaluate` adds torchvision to read MNIST, training adds torch._dynamo, which torch's optimisers
-import) and the same plus torchvision, matplotlib and seaborn (what the CLI loaded before 2026-12-07, whatever the
-command). Prints the median seconds of each and `startup_ratio=<before / now>`.
+nothing more; `evaluate` and training add torchvision to read MNIST, training plots and torch._dynamo too) and the
+same plus torchvision, matplotlib and seaborn (what the CLI loaded before 2026-12-07, whatever the command).
+Prints the median seconds of each and `startup_ratio=<before / now>`.
 """
 
 from __future__ import annotations

@@ -527,6 +527,7 @@ README_BLOCKS = {
     "noise-recalibration": partial(study_block, "noise-recalibration"),
     "superlight-warp": partial(study_block, "superlight-warp"),
     "superlight-clean-finish": partial(study_block, "superlight-clean-finish"),
+    "superlight-widths": partial(study_block, "superlight-widths"),
 }
 
 

@@ -50,8 +50,8 @@ def test_no_module_imports_a_later_one():
 
 
 def test_the_command_line_starts_without_torchvision_or_the_plotting_libraries():
-    """Importing them takes seconds (torchvision loads torch._dynamo): `predict` and `evaluate` need none of them,
-    so mnist_lib imports torchvision only to read MNIST and the CLI imports plots only in the commands that draw."""
+    """Importing them takes seconds (torchvision loads torch._dynamo) and `predict` needs none of them, so mnist_lib
+    imports torchvision only to read MNIST and the CLI imports plots only in the commands that draw."""
     import subprocess
     import sys
 

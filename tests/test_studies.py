@@ -560,3 +560,10 @@ def test_the_readmes_noise_capacity_finding_holds_for_the_committed_runs():
     assert {m["cpu_capability"] for m in wide} == {"AVX512"}
     assert {m["cpu_capability"] for m in wide_plain} == {"AVX2"}
     assert {m.get("conv_input_grads", "native") for m in wide + wide_plain} == {"native"}
+
+
+def test_the_readmes_widths_decision_holds_for_the_committed_runs():
+    """README, Thinner at 28x28, wider at 14x14?: the thinner layout is worse beyond the seeds' spread."""
+    summary = studies.study_summary("superlight-widths", studies.committed_runs_dir())
+    assert list(summary["seeds"]) == [3, 3]
+    assert summary["vs the first row"].iloc[1].endswith("worse")
