@@ -34,6 +34,11 @@ class BlankImageError(ImageError):
     """The image holds no visible digit."""
 
 
+def grey_pixels(image: Image.Image) -> torch.Tensor:
+    """An image as (H, W) greyscale floats in [0, 1]."""
+    return torch.from_numpy(np.array(image.convert("L"))).float() / 255
+
+
 def _grayscale(image: Image.Image) -> torch.Tensor:
     """(H, W) float pixels in [0, 1]; transparency is composited onto white (drawing apps' exports); 16-bit and
     float greyscale scaled by their own range."""
@@ -43,7 +48,7 @@ def _grayscale(image: Image.Image) -> torch.Tensor:
         return (pixels - low) / (high - low) if high > low else torch.zeros_like(pixels)
     if "A" in image.getbands() or "transparency" in image.info:
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
-    return torch.from_numpy(np.array(image.convert("L"))).float() / 255
+    return grey_pixels(image)
 
 
 def _odd(size: float) -> int:

@@ -13,14 +13,13 @@ import os
 import random
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
 from .data import mnist_dataset
-from .images import BlankImageError, preprocess, top3
+from .images import BlankImageError, grey_pixels, preprocess, top3
 
 CONDITIONS = (
     "dark ink on white paper",
@@ -93,7 +92,7 @@ def _place(ink: Image.Image, canvas: tuple[int, int], digit_height: int, rng: ra
     width, height = canvas
     coverage = Image.new("L", canvas, 0)
     coverage.paste(ink, (rng.randint(0, max(0, width - ink.width)), rng.randint(0, max(0, height - ink.height))))
-    return _pixels(coverage)
+    return grey_pixels(coverage)
 
 
 def _light(height: int, width: int, rng: random.Random, darkest: float) -> torch.Tensor:
@@ -103,11 +102,6 @@ def _light(height: int, width: int, rng: random.Random, darkest: float) -> torch
     ramp = xs * math.cos(angle) + ys * math.sin(angle)
     ramp = (ramp - ramp.min()) / (ramp.max() - ramp.min())
     return 1 - (1 - darkest) * ramp
-
-
-def _pixels(image: Image.Image) -> torch.Tensor:
-    """An L image as (H, W) floats in [0, 1]."""
-    return torch.from_numpy(np.array(image)).float() / 255
 
 
 def _to_image(pixels: torch.Tensor) -> Image.Image:
@@ -131,7 +125,7 @@ def render(ink: Image.Image, condition: str, rng: random.Random, generator: torc
     if condition == "thin strokes on a large canvas":
         canvas = (ink.width, ink.height)
     coverage = _place(ink, canvas, int(min(canvas) * rng.uniform(0.6, 0.9)), rng) if (
-        condition != "thin strokes on a large canvas") else _pixels(ink)
+        condition != "thin strokes on a large canvas") else grey_pixels(ink)
     height, width = coverage.shape
 
     paper, ink_level = rng.uniform(0.85, 1.0), rng.uniform(0.0, 0.2)
