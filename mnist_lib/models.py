@@ -197,6 +197,17 @@ def conv(
     return nn.Sequential(*layers)
 
 
+class Residual(nn.Module):
+    """x + body(x): an identity shortcut around `body`, which keeps the shape of its input."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
 class ConvClassifier(nn.Module):
     """`features` (convolutions) then `head` (to 10 logits); subclasses define both."""
 
@@ -251,12 +262,13 @@ class GapNet(ConvClassifier):
     adds dropout after every 3x3 conv. For notebook 04's ideas, `groups` or `separable` make the four 14x14 convs
     grouped or depthwise-separable (fewer parameters per channel, so wider at the same size), and `bottleneck`
     puts a 1x1 conv (Conv -> BatchNorm -> ReLU) to that many channels before each of them (wider outputs, narrower
-    3x3 inputs).
+    3x3 inputs). `residual` adds an identity shortcut, x + conv(x), around each 14x14 conv (with its bottleneck)
+    whose output is as wide as its input: no parameters, a shorter path for the gradients through the dilated stack.
     """
 
     def __init__(self, widths: tuple[int, ...] = SUPERLIGHT_WIDTHS, dilations: tuple[int, ...] = (1, 2, 2, 3),
                  second_pool: bool = False, dropout: float = 0.0, groups: int = 1, separable: bool = False,
-                 bottleneck: int = 0, activation: str = "relu"):
+                 bottleneck: int = 0, activation: str = "relu", residual: bool = False):
         super().__init__()
         if len(widths) != 7 or not all(isinstance(w, int) and w > 0 for w in widths):
             raise ValueError(f"widths must be 7 positive integers, got {widths!r}")
@@ -270,13 +282,20 @@ class GapNet(ConvClassifier):
         w, d = widths, dilations
         block = partial(conv, norm=True, activation=activation)
         layers = [block(1, w[0], dropout=dropout), block(w[0], w[1], dropout=dropout), MaxPool2d(2)]  # 28 -> 14
+        if not isinstance(residual, bool):
+            raise ValueError(f"residual must be true or false, got {residual!r}")
         for index in range(4):
-            c_in = w[index + 1]
+            c_in = unit_in = w[index + 1]
+            unit: list[nn.Module] = []
             if bottleneck:
-                layers.append(block(c_in, bottleneck, kernel=1, padding=0))
+                unit.append(block(c_in, bottleneck, kernel=1, padding=0))
                 c_in = bottleneck
-            layers.append(block(c_in, w[index + 2], padding=d[index], dilation=d[index], dropout=dropout,
-                                groups=groups, separable=separable))
+            unit.append(block(c_in, w[index + 2], padding=d[index], dilation=d[index], dropout=dropout,
+                              groups=groups, separable=separable))
+            if residual and unit_in == w[index + 2]:
+                layers.append(Residual(nn.Sequential(*unit)))
+            else:
+                layers.extend(unit)
             if second_pool and index == 1:
                 layers.append(MaxPool2d(2))  # 14 -> 7
         layers.append(block(w[5], w[6], kernel=1, padding=0))

@@ -106,7 +106,7 @@ def _light(height: int, width: int, rng: random.Random, darkest: float) -> torch
 
 def _to_image(pixels: torch.Tensor) -> Image.Image:
     """(H, W) floats as an L image, rounding down like torchvision's to_pil_image."""
-    return Image.fromarray(pixels.clamp(0, 1).mul(255).byte().numpy(), mode="L")
+    return Image.fromarray(pixels.clamp(0, 1).mul(255).byte().numpy())
 
 
 def _jpeg(image: Image.Image, quality: int) -> Image.Image:

@@ -528,6 +528,7 @@ README_BLOCKS = {
     "superlight-warp": partial(study_block, "superlight-warp"),
     "superlight-clean-finish": partial(study_block, "superlight-clean-finish"),
     "superlight-widths": partial(study_block, "superlight-widths"),
+    "superlight-residual": partial(study_block, "superlight-residual"),
 }
 
 

@@ -252,8 +252,23 @@ def _superlight_widths() -> list[TrainConfig]:
                      [{}, {"model": "gapnet", "model_args": {"widths": [6, 6, 11, 11, 12, 10, 20]}}])
 
 
+def _superlight_residual() -> list[TrainConfig]:
+    """Identity shortcuts around SuperLight's dilated 14x14 convs (no parameters). Only one of them keeps its width
+    (10 -> 10), so the variant is GapNet at widths 9, 9, 10, 10, 10, 10, 20 (4,886 parameters), with and without
+    the shortcuts: the pair isolates the shortcuts, the plain one the widths. The baseline rows are
+    superlight-clean-finish's (the same settings, the forward-conv input gradients); seeds 1-3, all on one CPU.
+    Decision rule, set before the runs: the shortcuts go to a test-set series only if their row's mean final
+    accuracy is ahead of both other rows' by more than the larger seed spread and its worst last-3 minimum is
+    above both rows' too."""
+    widths = {"widths": [9, 9, 10, 10, 10, 10, 20]}
+    return _variants(TrainConfig(model="superlight", validation=True, conv_input_grads="forward-conv"),
+                     [{}, {"model": "gapnet", "model_args": widths},
+                      {"model": "gapnet", "model_args": {**widths, "residual": True}}])
+
+
 # For each variant of an ablation, in the study's order, the variant it changes one thing of (None: the start).
-ABLATION_STEPS = {"lightest-ablation": (None, 0, 1, 2, 3), "superlight-ablation": (None, 0, 1, 2, 3, 4)}
+ABLATION_STEPS = {"lightest-ablation": (None, 0, 1, 2, 3), "superlight-ablation": (None, 0, 1, 2, 3, 4),
+                  "superlight-residual": (None, 0, 1)}
 # Studies whose tables show how fast and how fully the runs fit (after epoch 1; train - held-out), as ablations do.
 FIT_STUDIES = {*ABLATION_STEPS, "augment-strength", "superlight-regularisation", "superlight-5k-ideas",
                "superlight-smoothing-decay", "superlight-bottleneck", "superlight-sgd", "superlight-activation",
@@ -281,7 +296,7 @@ STUDIES = {"noise": _noise_study, "superlight-recipe": _superlight_recipe_study,
            "superlight-bottleneck": _superlight_bottleneck, "superlight-sgd": _superlight_sgd,
            "superlight-activation": _superlight_activation, "noise-recalibration": _noise_recalibration,
            "superlight-warp": _superlight_warp, "superlight-clean-finish": _superlight_clean_finish,
-           "superlight-widths": _superlight_widths}
+           "superlight-widths": _superlight_widths, "superlight-residual": _superlight_residual}
 
 
 def study_configs(name: str) -> list[TrainConfig]:

@@ -158,3 +158,13 @@ def test_startup_figures_quote_the_committed_output():
     assert (f"`import torch` alone {seconds[0]} s, `import mnist_lib.cli` {seconds[1]} s, and {seconds[2]} s with "
             f"torchvision, matplotlib and seaborn" in readme)
     assert f"**startup_ratio = {ratio}**" in readme
+
+
+def test_the_bf16_autocast_row_is_quoted_from_its_output():
+    rows = step_ms("train_speed-2026-12-07-bf16.txt")
+    part = (RESULTS / "train_speed-2026-12-07-bf16.txt").read_text().split("(c)")[1]
+    eval_s = [float(numbers(line[62:])[2]) for line in part.splitlines()[2:] if line.startswith("    +")]
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert (f"{rows[-1]:.2f} ms per step against {rows[2]:.2f} for the engine now in the same output, and "
+            f"{eval_s[-1]:.2f} s against {eval_s[1]:.2f} s for an evaluation") in readme
+    assert f"`torch.compile` came out at {rows[5]:.2f} ms" in readme

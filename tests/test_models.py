@@ -251,3 +251,27 @@ def test_gapnet_takes_silu_in_place_of_relu_at_the_same_size():
     assert activations == {torch.nn.SiLU}
     with pytest.raises(ConfigError, match="activation must be one of relu, silu"):
         create_model("gapnet", activation="tanh")
+
+
+def test_a_residual_gapnet_adds_its_input_to_each_14x14_conv_that_keeps_the_width():
+    """The superlight-residual study's layout: shortcuts around the three 10 -> 10 convs, no parameters added,
+    the same weights (and keys, under `body`) as the plain GapNet at those widths."""
+    widths = (9, 9, 10, 10, 10, 10, 20)
+    torch.manual_seed(0)
+    plain = create_model("gapnet", widths=widths)
+    torch.manual_seed(0)
+    residual = create_model("gapnet", widths=widths, residual=True)
+    assert count_parameters(residual) == count_parameters(plain) == 4886
+    shortcuts = [m for m in residual.modules() if isinstance(m, models.Residual)]
+    assert [(m.body[0][0].in_channels, m.body[0][0].out_channels, m.body[0][0].dilation) for m in shortcuts] == [
+        (10, 10, (2, 2)), (10, 10, (2, 2)), (10, 10, (3, 3))]
+    assert [p.tolist() for p in residual.parameters()] == [p.tolist() for p in plain.parameters()]
+    residual.eval(), plain.eval()
+    x = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        stem = residual.features[:4](x)  # up to the first shortcut's input (the 9 -> 10 conv's output)
+        assert torch.equal(residual.features[4](stem), stem + plain.features[4](stem))
+        assert not torch.equal(residual(x), plain(x))
+    assert count_parameters(create_model("gapnet", residual=True)) == count_parameters(create_model("superlight"))
+    with pytest.raises(ConfigError, match="residual must be true or false"):
+        create_model("gapnet", residual=1)

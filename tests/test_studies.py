@@ -567,3 +567,25 @@ def test_the_readmes_widths_decision_holds_for_the_committed_runs():
     summary = studies.study_summary("superlight-widths", studies.committed_runs_dir())
     assert list(summary["seeds"]) == [3, 3]
     assert summary["vs the first row"].iloc[1].endswith("worse")
+
+
+def test_the_readmes_residual_decision_holds_for_the_committed_runs():
+    """README, Shortcuts around the dilated convs?: the shortcuts land within noise of the plain layout of their
+    widths (the pre-set rule is not met), those widths are worse than SuperLight's, and after the first epoch the
+    shortcut row is the least accurate, with the largest spread."""
+    table = studies.study_table("superlight-residual", studies.committed_runs_dir())
+    summary = studies.study_summary("superlight-residual", studies.committed_runs_dir())
+    assert list(summary["seeds"]) == [3, 3, 3]
+    assert summary["vs the row it changes"].iloc[1] == "superlight: " + summary["vs the first row"].iloc[1]
+    assert summary["vs the row it changes"].iloc[1].endswith("worse")
+    assert summary["vs the row it changes"].iloc[2].endswith("within noise")
+    rows = [group for _, group in table.groupby(["model", "model_args"], sort=False)]
+    finals = [group["final acc (%)"] for group in rows]
+    spread = max(final.std() for final in finals)
+    assert not all(finals[2].mean() - other.mean() > spread for other in finals[:2])
+    first_epoch = [group["after epoch 1 (%)"] for group in rows]
+    assert first_epoch[2].mean() == min(e.mean() for e in first_epoch)
+    assert first_epoch[2].std() == max(e.std() for e in first_epoch)
+    configs = {json.dumps(m["config"]["model_args"]) for m in studies.study_runs("superlight-residual",
+                                                                                  root=studies.committed_runs_dir())}
+    assert '{"widths": [9, 9, 10, 10, 10, 10, 20], "residual": true}' in configs
