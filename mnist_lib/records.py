@@ -41,7 +41,16 @@ from .runs import (
     settings_of,
     train,
 )
-from .studies import ROBUSTNESS, mean_std, read_noise, study_runs, study_summary, versus, write_robustness
+from .studies import (
+    ROBUSTNESS,
+    mean_std,
+    read_noise,
+    study_runs,
+    study_summary,
+    superlight_levers,
+    versus,
+    write_robustness,
+)
 from .training import logits
 
 SERIES = "series.json"
@@ -316,6 +325,17 @@ def study_block(name: str, root: str | Path | None = None) -> str:
     return markdown_table(summary) if not summary.empty else f"(no complete runs of the {name} study yet)"
 
 
+def levers_block(root: str | Path | None = None) -> str:
+    """superlight_levers as markdown, then how many variants beat SuperLight beyond the seeds' spread and how many
+    lift the worst seed's minimum over the last 3 epochs above SuperLight's in the same study."""
+    levers = superlight_levers(root or committed_runs_dir())
+    better = levers["vs SuperLight"].str.contains("better").sum()
+    lifted = (levers["worst last-3 min (%)"].astype(float) > levers["SuperLight's worst last-3 min (%)"].astype(float))
+    return (markdown_table(levers) + f"\n\n{len(levers)} variants in {levers['study'].nunique()} studies: "
+            f"{better or 'none'} better than SuperLight beyond the seeds' spread; {lifted.sum()} with a worst last-3 "
+            "minimum above SuperLight's in the same study.")
+
+
 def photo_table(root: str | Path | None = None, data_dir: str | Path | None = None) -> str:
     """The committed SuperLight (augmentation, seed 1) reading the generated photo set, per condition."""
     run = committed_run("superlight", True, 1, root)
@@ -529,6 +549,7 @@ README_BLOCKS = {
     "superlight-clean-finish": partial(study_block, "superlight-clean-finish"),
     "superlight-widths": partial(study_block, "superlight-widths"),
     "superlight-residual": partial(study_block, "superlight-residual"),
+    "superlight-levers": levers_block,
 }
 
 

@@ -527,3 +527,36 @@ def versus(values: pd.Series, baseline: pd.Series) -> str:
     verdict = "within noise" if abs(difference) <= max(spreads) else "better" if difference > 0 else "worse"
     fewest = min(len(values), len(baseline))
     return f"{shown}, {verdict}" + (f" ({fewest} seed{'s' if fewest > 1 else ''})" if fewest < SPREAD_SEEDS else "")
+
+
+def is_superlight_lever_study(name: str) -> bool:
+    """Whether a study measures levers for SuperLight's clean accuracy: its first variant is SuperLight's standard
+    recipe on the validation split, and every variant is noise-free and within SuperLight's 5,000 parameters."""
+    from .models import count_parameters, create_model
+
+    configs = study_configs(name)
+    first = configs[0]
+    return (first.model == "superlight" and first.validation and first == replace(
+        TrainConfig(), model="superlight", validation=True, seed=first.seed, conv_input_grads=first.conv_input_grads)
+        and all(c.noise_std == 0 and count_parameters(create_model(c.model, **c.model_args)) <= 5000
+                for c in configs))
+
+
+def superlight_levers(root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Every variant of every SuperLight lever study, one row each, against its study's first row (SuperLight's
+    standard recipe): what it changes, its final accuracy, the verdict, and both rows' worst last-3 minimum."""
+    rows = []
+    for name in (n for n in STUDIES if is_superlight_lever_study(n)):
+        summary = study_summary(name, root)
+        if summary.empty:
+            continue
+        varying = list(summary.columns[: list(summary.columns).index("parameters")])
+        first = summary.iloc[0]
+        for _, row in summary.iloc[1:].iterrows():
+            change = ", ".join(f"{c}={row[c]}" if c != "model_args" else str(row[c])
+                               for c in varying if row[c] != first[c] and c != "model")
+            rows.append({"study": name, "change": change, "parameters": row["parameters"], "seeds": row["seeds"],
+                         "final acc (%)": row["final acc (%)"], "vs SuperLight": row["vs the first row"],
+                         "worst last-3 min (%)": row["worst last-3 min (%)"],
+                         "SuperLight's worst last-3 min (%)": first["worst last-3 min (%)"]})
+    return pd.DataFrame(rows)

@@ -589,3 +589,21 @@ def test_the_readmes_residual_decision_holds_for_the_committed_runs():
     configs = {json.dumps(m["config"]["model_args"]) for m in studies.study_runs("superlight-residual",
                                                                                   root=studies.committed_runs_dir())}
     assert '{"widths": [9, 9, 10, 10, 10, 10, 20], "residual": true}' in configs
+
+
+def test_the_lever_table_gathers_every_superlight_study_and_none_is_better():
+    """README, Every lever measured at SuperLight's size: the studies whose first row is SuperLight's standard recipe,
+    noise-free and within 5,000 parameters, one row per other variant; and the Results paragraph's claim that none
+    lifts the mean final accuracy beyond the seeds' spread."""
+    chosen = [name for name in studies.STUDIES if studies.is_superlight_lever_study(name)]
+    assert "superlight-residual" in chosen and "superlight-recipe" in chosen
+    for left_out in ("noise", "noise-recalibration", "superlight-ablation", "frontier", "frontier-ideas"):
+        assert left_out not in chosen
+    levers = studies.superlight_levers(studies.committed_runs_dir())
+    variants = sum(len({json.dumps(c.to_dict() | {"seed": 0}) for c in studies.study_configs(name)}) - 1
+                   for name in chosen)
+    assert len(levers) == variants and set(levers["study"]) == set(chosen)
+    assert (levers["parameters"] <= 5000).all()
+    assert not levers["vs SuperLight"].str.contains("better").any()
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert "moves the mean final accuracy up beyond the seeds' spread" in readme
