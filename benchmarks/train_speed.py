@@ -55,7 +55,7 @@ VARIANTS = {
     "fused_adamw": ("+ AdamW(fused=True)", "no"),
     "channels_last": ("+ channels_last memory format (model and batches)", "no"),
     "compile": ("+ torch.compile(model) (inductor)", "no"),
-    "bf16_autocast": ("+ bfloat16 autocast (training and evaluation)", "no"),
+    "bf16_autocast": ("+ bfloat16 autocast (oneDNN's input gradients)", "no"),
 }
 ENGINE_NOW = "bit_exact"
 
@@ -121,8 +121,11 @@ def worker(variant: str, data_dir, device: str) -> dict:
         for split in (train_split, test):
             split.images = split.images.contiguous(memory_format=torch.channels_last)
     # bfloat16 autocast: convolutions and linear layers in bf16 (AVX-512 BF16 instructions where the CPU has them);
-    # models.Conv2d leaves autocast to nn.Conv2d, so the input gradients are oneDNN's own bf16 kernel.
-    precision = torch.autocast(target.type, dtype=torch.bfloat16, enabled=variant == "bf16_autocast")
+    # models.Conv2d leaves autocast to nn.Conv2d, so the input gradients are oneDNN's own bf16 kernel. Without the
+    # cache, every forward casts the current weights: a cached cast lives as long as the autocast region and would
+    # miss the optimiser's in-place updates.
+    precision = torch.autocast(target.type, dtype=torch.bfloat16, enabled=variant == "bf16_autocast",
+                               cache_enabled=False)
     generator = torch.Generator(device=target).manual_seed(0)
     with precision:
         started = time.perf_counter()
@@ -153,26 +156,31 @@ def full_run_worker(variant: str, data_dir, device: str) -> dict:
             "history": [{k: v for k, v in row.items() if k != "seconds"} for row in state.history]}
 
 
-def paired_ratio(model: str, data_dir, device: str, blocks: int = 12, steps: int = 30) -> str:
-    """One line: median ms/step of the engine now and without its bit-exact changes, and the median (min-max)
-    of the per-block-pair ratios, taken in alternating order."""
+def paired_ratio(model: str, data_dir, device: str, against: str = "without", blocks: int = 12,
+                 steps: int = 30) -> str:
+    """One line: median ms/step of the engine now and of `against` ("without": the engine without its bit-exact
+    changes; "bf16": the engine now under bfloat16 autocast, uncached), and the median (min-max) of the
+    per-block-pair ratios (against / now), taken in alternating order."""
     config = TrainConfig(model=model, device=device)
     target = training.pick_device(device)
     images = load_split(True, data_dir, target, download=False, limit=BATCH * steps)
     now = training.TrainState.new(config, steps, target)
-    without = training.TrainState.new(config, steps, target)
-    undo_bit_exact_changes(without)
-    times = {"now": [], "without": []}
+    other = training.TrainState.new(config, steps, target)
+    if against == "without":
+        undo_bit_exact_changes(other)
+    precision = {"now": False, against: against == "bf16"}
+    times = {"now": [], against: []}
     for block in range(blocks):
-        pair = [("now", now), ("without", without)]
+        pair = [("now", now), (against, other)]
         for name, state in pair if block % 2 else pair[::-1]:
             generator = torch.Generator(device=target).manual_seed(block)
             started = time.perf_counter()
-            training.train_one_epoch(state, images, config, generator, progress=False)
+            with torch.autocast(target.type, dtype=torch.bfloat16, enabled=precision[name], cache_enabled=False):
+                training.train_one_epoch(state, images, config, generator, progress=False)
             times[name].append((time.perf_counter() - started) / steps * 1000)
-    ratios = [w / n for w, n in zip(times["without"][2:], times["now"][2:], strict=True)]
-    return (f"{model:10s} now {statistics.median(times['now'][2:]):6.2f} ms/step, without "
-            f"{statistics.median(times['without'][2:]):6.2f}; ratio without / now: median "
+    ratios = [w / n for w, n in zip(times[against][2:], times["now"][2:], strict=True)]
+    return (f"{model:10s} now {statistics.median(times['now'][2:]):6.2f} ms/step, {against} "
+            f"{statistics.median(times[against][2:]):6.2f}; ratio {against} / now: median "
             f"{statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f})")
 
 
@@ -231,6 +239,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="rounds of fresh processes per variant in (c)")
     parser.add_argument("--skip-full-run", action="store_true", help="leave out (d)")
     parser.add_argument("--paired", nargs="+", metavar="MODEL", help="only the paired measurement, for these models")
+    parser.add_argument("--paired-against", choices=("without", "bf16"), default="without",
+                        help="what --paired times the engine now against: itself without its bit-exact changes "
+                             "(default) or under bfloat16 autocast")
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--full-run-worker", choices=("before", ENGINE_NOW), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -244,9 +255,10 @@ def main() -> None:
     device = training.pick_device(args.device)
     print(f"torch {torch.__version__}, device {device}; {cpu_description()}")
     if args.paired:
-        print("engine now against the same without its bit-exact changes, alternating 30-step blocks in one process")
+        against = {"without": "the same without its bit-exact changes", "bf16": "the same under bfloat16 autocast"}
+        print(f"engine now against {against[args.paired_against]}, alternating 30-step blocks in one process")
         for model in args.paired:
-            print("    " + paired_ratio(model, args.data_dir, args.device))
+            print("    " + paired_ratio(model, args.data_dir, args.device, args.paired_against))
         return
     train_split = load_split(True, args.data_dir, device, download=False)
     steps = -(-len(train_split) // BATCH)

@@ -262,8 +262,9 @@ class GapNet(ConvClassifier):
     adds dropout after every 3x3 conv. For notebook 04's ideas, `groups` or `separable` make the four 14x14 convs
     grouped or depthwise-separable (fewer parameters per channel, so wider at the same size), and `bottleneck`
     puts a 1x1 conv (Conv -> BatchNorm -> ReLU) to that many channels before each of them (wider outputs, narrower
-    3x3 inputs). `residual` adds an identity shortcut, x + conv(x), around each 14x14 conv (with its bottleneck)
-    whose output is as wide as its input: no parameters, a shorter path for the gradients through the dilated stack.
+    3x3 inputs). `residual` adds an identity shortcut around each 14x14 block (conv, BatchNorm, ReLU, with its
+    bottleneck) whose output is as wide as its input, x + ReLU(BN(conv(x))): no parameters, a shorter path for the
+    gradients through the dilated stack. (One form of shortcut only: the ReLU before the addition, nothing after it.)
     """
 
     def __init__(self, widths: tuple[int, ...] = SUPERLIGHT_WIDTHS, dilations: tuple[int, ...] = (1, 2, 2, 3),
@@ -276,14 +277,16 @@ class GapNet(ConvClassifier):
             raise ValueError(f"dilations must be 4 positive integers, got {dilations!r}")
         if not (isinstance(bottleneck, int) and not isinstance(bottleneck, bool) and bottleneck >= 0):
             raise ValueError(f"bottleneck must be 0 (none) or a positive integer, got {bottleneck!r}")
+        if not isinstance(residual, bool):
+            raise ValueError(f"residual must be true or false, got {residual!r}")
+        if residual and all(widths[i] != widths[i + 1] for i in range(1, 5)):
+            raise ValueError(f"residual needs a 14x14 conv that keeps its width (widths[1:6]), got {widths!r}")
         grouped = [*widths[1:6], bottleneck] if bottleneck else widths[1:6]
         if not (isinstance(groups, int) and groups > 0 and all(w % groups == 0 for w in grouped)):
             raise ValueError(f"groups must be a positive integer dividing widths[1:6] (and bottleneck), got {groups!r}")
         w, d = widths, dilations
         block = partial(conv, norm=True, activation=activation)
         layers = [block(1, w[0], dropout=dropout), block(w[0], w[1], dropout=dropout), MaxPool2d(2)]  # 28 -> 14
-        if not isinstance(residual, bool):
-            raise ValueError(f"residual must be true or false, got {residual!r}")
         for index in range(4):
             c_in = unit_in = w[index + 1]
             unit: list[nn.Module] = []

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .config import TrainConfig
 from .errors import ConfigError
-from .models import FRONTIER_WIDTHS, SUPERLIGHT_WIDTHS
+from .models import FRONTIER_WIDTHS, SUPERLIGHT_WIDTHS, count_parameters, create_model
 from .robustness import noise_robustness
 from .runs import (
     CHECKPOINT,
@@ -37,6 +37,7 @@ STUDY_NOISE_STDS = (0.0, 0.1, 0.2, 0.3)
 SEEDS = (1, 2, 3)  # of a validation study
 SERIES_SEEDS = (1, 2, 3, 4, 5)  # of the committed series and the test-set studies beside it
 FRONTIER_SEEDS = (1, 2, 3)
+PARAMETER_BUDGET = 5000  # SuperLight's: the most parameters a layout measured against it may have
 
 
 def _native(**settings) -> TrainConfig:
@@ -256,10 +257,10 @@ def _superlight_residual() -> list[TrainConfig]:
     """Identity shortcuts around SuperLight's dilated 14x14 convs (no parameters). Only one of them keeps its width
     (10 -> 10), so the variant is GapNet at widths 9, 9, 10, 10, 10, 10, 20 (4,886 parameters), with and without
     the shortcuts: the pair isolates the shortcuts, the plain one the widths. The baseline rows are
-    superlight-clean-finish's (the same settings, the forward-conv input gradients); seeds 1-3, all on one CPU.
-    Decision rule, set before the runs: the shortcuts go to a test-set series only if their row's mean final
-    accuracy is ahead of both other rows' by more than the larger seed spread and its worst last-3 minimum is
-    above both rows' too."""
+    superlight-clean-finish's (the same settings, the forward-conv input gradients); seeds 1-3, all on the same
+    CPU kind. Decision rule, set before the runs: the shortcuts go to a test-set series only if their row's mean final
+    accuracy is ahead of both other rows' by more than the larger seed spread of each pair and its worst last-3
+    minimum is above both rows' too."""
     widths = {"widths": [9, 9, 10, 10, 10, 10, 20]}
     return _variants(TrainConfig(model="superlight", validation=True, conv_input_grads="forward-conv"),
                      [{}, {"model": "gapnet", "model_args": widths},
@@ -529,34 +530,52 @@ def versus(values: pd.Series, baseline: pd.Series) -> str:
     return f"{shown}, {verdict}" + (f" ({fewest} seed{'s' if fewest > 1 else ''})" if fewest < SPREAD_SEEDS else "")
 
 
+
 def is_superlight_lever_study(name: str) -> bool:
     """Whether a study measures levers for SuperLight's clean accuracy: its first variant is SuperLight's standard
-    recipe on the validation split, and every variant is noise-free and within SuperLight's 5,000 parameters."""
-    from .models import count_parameters, create_model
-
+    recipe on the validation split, and every variant is noise-free and within SuperLight's parameter budget."""
     configs = study_configs(name)
     first = configs[0]
-    return (first.model == "superlight" and first.validation and first == replace(
-        TrainConfig(), model="superlight", validation=True, seed=first.seed, conv_input_grads=first.conv_input_grads)
-        and all(c.noise_std == 0 and count_parameters(create_model(c.model, **c.model_args)) <= 5000
-                for c in configs))
+    return (first == replace(TrainConfig(), model="superlight", validation=True, seed=first.seed,
+                             conv_input_grads=first.conv_input_grads)
+            and all(c.noise_std == 0 and count_parameters(create_model(c.model, **c.model_args)) <= PARAMETER_BUDGET
+                    for c in configs if c.seed == first.seed))
+
+
+def _trained_on(runs: list[dict]) -> str:
+    """Where runs were trained, with counts: 'cuda' or the CPU kind ('AVX2 CPU'), e.g. 'AVX2 CPU 3, cuda 2'."""
+    kinds = [m["config"]["device"].split(":")[0] if m["config"]["device"].startswith("cuda")
+             else f"{m.get('cpu_capability')} CPU" for m in runs]
+    counts = {kind: kinds.count(kind) for kind in sorted(set(kinds), key=lambda k: (-kinds.count(k), k))}
+    return ", ".join(f"{kind} {count}" for kind, count in counts.items())
 
 
 def superlight_levers(root: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Every variant of every SuperLight lever study, one row each, against its study's first row (SuperLight's
-    standard recipe): what it changes, its final accuracy, the verdict, and both rows' worst last-3 minimum."""
+    """Every run variant of every SuperLight lever study, one row each, against its study's first row (SuperLight's
+    standard recipe): what it changes, its final accuracy, the verdict, both rows' worst last-3 minimum and where
+    both were trained. A variant without runs yet is left out."""
     rows = []
     for name in (n for n in STUDIES if is_superlight_lever_study(n)):
         summary = study_summary(name, root)
         if summary.empty:
             continue
+        variants = [json.dumps({k: v for k, v in settings_of(c.to_dict()).items() if k != "seed"}, sort_keys=True)
+                    for c in study_configs(name)]
+        variants = list(dict.fromkeys(variants))  # summary's rows, in order
+        runs_of = [[] for _ in variants]
+        for m in study_runs(name, root):
+            settings = {k: v for k, v in settings_of(m["config"]).items() if k != "seed"}
+            runs_of[variants.index(json.dumps(settings, sort_keys=True))].append(m)
         varying = list(summary.columns[: list(summary.columns).index("parameters")])
         first = summary.iloc[0]
-        for _, row in summary.iloc[1:].iterrows():
-            change = ", ".join(f"{c}={row[c]}" if c != "model_args" else str(row[c])
-                               for c in varying if row[c] != first[c] and c != "model")
+        for index, row in summary.iloc[1:].iterrows():
+            if not row["seeds"]:
+                continue
+            change = ", ".join(str(row[c]) if c == "model_args" else f"{c}={row[c]}" for c in varying
+                               if row[c] != first[c] and (c != "model" or row.get("model_args", "-") == "-"))
             rows.append({"study": name, "change": change, "parameters": row["parameters"], "seeds": row["seeds"],
                          "final acc (%)": row["final acc (%)"], "vs SuperLight": row["vs the first row"],
                          "worst last-3 min (%)": row["worst last-3 min (%)"],
-                         "SuperLight's worst last-3 min (%)": first["worst last-3 min (%)"]})
+                         "SuperLight's worst last-3 min (%)": first["worst last-3 min (%)"],
+                         "trained on": _trained_on(runs_of[index]), "SuperLight trained on": _trained_on(runs_of[0])})
     return pd.DataFrame(rows)

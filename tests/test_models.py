@@ -275,3 +275,5 @@ def test_a_residual_gapnet_adds_its_input_to_each_14x14_conv_that_keeps_the_widt
     assert count_parameters(create_model("gapnet", residual=True)) == count_parameters(create_model("superlight"))
     with pytest.raises(ConfigError, match="residual must be true or false"):
         create_model("gapnet", residual=1)
+    with pytest.raises(ConfigError, match="residual needs a 14x14 conv that keeps its width"):
+        create_model("gapnet", widths=(8, 8, 9, 10, 11, 12, 20), residual=True)
