@@ -20,6 +20,9 @@ Ends with machine-readable lines: data_ratio=, epoch_ratio=, full_run_seconds=, 
 measures instead one pair of engines in one process, the engine now against the same without its bit-exact
 changes (undo_bit_exact_changes), alternating 30-step blocks (12 of each, the first 2 left out as warm-up): on
 a shared machine whose speed drifts within seconds, a paired ratio resolves a few percent where (c) cannot.
+`--paired-against bf16` pairs the engine with itself under bfloat16 autocast instead, and
+`--paired-conv-input-grads native` runs both engines with oneDNN's input gradients (autocast takes those anyway,
+so the pair then differs in precision alone).
 """
 
 from __future__ import annotations
@@ -55,7 +58,6 @@ VARIANTS = {
     "fused_adamw": ("+ AdamW(fused=True)", "no"),
     "channels_last": ("+ channels_last memory format (model and batches)", "no"),
     "compile": ("+ torch.compile(model) (inductor)", "no"),
-    "bf16_autocast": ("+ bfloat16 autocast (oneDNN's input gradients)", "no"),
 }
 ENGINE_NOW = "bit_exact"
 
@@ -120,25 +122,18 @@ def worker(variant: str, data_dir, device: str) -> dict:
         state.model.to(memory_format=torch.channels_last)
         for split in (train_split, test):
             split.images = split.images.contiguous(memory_format=torch.channels_last)
-    # bfloat16 autocast: convolutions and linear layers in bf16 (AVX-512 BF16 instructions where the CPU has them);
-    # models.Conv2d leaves autocast to nn.Conv2d, so the input gradients are oneDNN's own bf16 kernel. Without the
-    # cache, every forward casts the current weights: a cached cast lives as long as the autocast region and would
-    # miss the optimiser's in-place updates.
-    precision = torch.autocast(target.type, dtype=torch.bfloat16, enabled=variant == "bf16_autocast",
-                               cache_enabled=False)
     generator = torch.Generator(device=target).manual_seed(0)
-    with precision:
-        started = time.perf_counter()
-        training.train_one_epoch(state, train_split, config, generator, progress=False)  # warm-up (and compile)
-        warmup = time.perf_counter() - started
-        steps = -(-len(train_split) // BATCH)
-        faults, started = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
-        training.train_one_epoch(state, train_split, config, generator, progress=False)
-        step_ms = (time.perf_counter() - started) / steps * 1000
-        faults_per_step = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
-        training.logits(state.model, test)
-        started = time.perf_counter()
-        training.logits(state.model, test)
+    started = time.perf_counter()
+    training.train_one_epoch(state, train_split, config, generator, progress=False)  # warm-up (and compile)
+    warmup = time.perf_counter() - started
+    steps = -(-len(train_split) // BATCH)
+    faults, started = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+    training.train_one_epoch(state, train_split, config, generator, progress=False)
+    step_ms = (time.perf_counter() - started) / steps * 1000
+    faults_per_step = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
+    training.logits(state.model, test)
+    started = time.perf_counter()
+    training.logits(state.model, test)
     return {"step_ms": step_ms, "eval_s": time.perf_counter() - started, "warmup_s": warmup,
             "faults_per_step": faults_per_step}
 
@@ -156,12 +151,13 @@ def full_run_worker(variant: str, data_dir, device: str) -> dict:
             "history": [{k: v for k, v in row.items() if k != "seconds"} for row in state.history]}
 
 
-def paired_ratio(model: str, data_dir, device: str, against: str = "without", blocks: int = 12,
-                 steps: int = 30) -> str:
+def paired_ratio(model: str, data_dir, device: str, against: str = "without", conv_input_grads: str = "forward-conv",
+                 blocks: int = 12, steps: int = 30) -> str:
     """One line: median ms/step of the engine now and of `against` ("without": the engine without its bit-exact
-    changes; "bf16": the engine now under bfloat16 autocast, uncached), and the median (min-max) of the
-    per-block-pair ratios (against / now), taken in alternating order."""
-    config = TrainConfig(model=model, device=device)
+    changes; "bf16": the engine now under bfloat16 autocast, uncached so that every step casts the weights just
+    updated), the median (min-max) of the per-block-pair ratios (against / now), taken in alternating order, and in
+    how many pairs `against` was slower."""
+    config = TrainConfig(model=model, device=device, conv_input_grads=conv_input_grads)
     target = training.pick_device(device)
     images = load_split(True, data_dir, target, download=False, limit=BATCH * steps)
     now = training.TrainState.new(config, steps, target)
@@ -181,7 +177,8 @@ def paired_ratio(model: str, data_dir, device: str, against: str = "without", bl
     ratios = [w / n for w, n in zip(times[against][2:], times["now"][2:], strict=True)]
     return (f"{model:10s} now {statistics.median(times['now'][2:]):6.2f} ms/step, {against} "
             f"{statistics.median(times[against][2:]):6.2f}; ratio {against} / now: median "
-            f"{statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f})")
+            f"{statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f}), slower in "
+            f"{sum(r > 1 for r in ratios)} of {len(ratios)} pairs")
 
 
 def in_fresh_process(kind: str, variant: str, args) -> dict:
@@ -242,6 +239,8 @@ def main() -> None:
     parser.add_argument("--paired-against", choices=("without", "bf16"), default="without",
                         help="what --paired times the engine now against: itself without its bit-exact changes "
                              "(default) or under bfloat16 autocast")
+    parser.add_argument("--paired-conv-input-grads", choices=("forward-conv", "native"), default="forward-conv",
+                        help="the input gradients of both engines in --paired (default: the engine's default)")
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--full-run-worker", choices=("before", ENGINE_NOW), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -256,9 +255,11 @@ def main() -> None:
     print(f"torch {torch.__version__}, device {device}; {cpu_description()}")
     if args.paired:
         against = {"without": "the same without its bit-exact changes", "bf16": "the same under bfloat16 autocast"}
-        print(f"engine now against {against[args.paired_against]}, alternating 30-step blocks in one process")
+        print(f"engine now against {against[args.paired_against]}, {args.paired_conv_input_grads} input gradients "
+              "(fp32), alternating 30-step blocks in one process")
         for model in args.paired:
-            print("    " + paired_ratio(model, args.data_dir, args.device, args.paired_against))
+            print("    " + paired_ratio(model, args.data_dir, args.device, args.paired_against,
+                                        args.paired_conv_input_grads))
         return
     train_split = load_split(True, args.data_dir, device, download=False)
     steps = -(-len(train_split) // BATCH)

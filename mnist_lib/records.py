@@ -40,6 +40,7 @@ from .runs import (
     run_dirs_like,
     settings_of,
     train,
+    trained_on,
 )
 from .studies import (
     ROBUSTNESS,
@@ -221,15 +222,6 @@ def target_text(model: str) -> str:
 def worst_last3(runs: list[dict]) -> str:
     """The lowest accuracy any of `runs` had in any of its last 3 epochs, e.g. '99.35'."""
     return f"{min(m['summary']['last3_min'] for m in runs):.2f}"
-
-
-def trained_on(members: list[dict]) -> str:
-    """The kernels that trained `members`, one entry per kind: the GPU or the CPU's instruction set, and the conv
-    input gradients (runs recorded before that key took "native"). Either changes a run's trajectory by rounding,
-    so tables that set runs side by side name them."""
-    kinds = {f"{m.get('gpu') or m.get('cpu_capability') or 'CPU not recorded'}, "
-             f"{m.get('conv_input_grads', 'native')} input grads" for m in members}
-    return "; ".join(sorted(kinds))
 
 
 def series_table(runs: list[dict]) -> pd.DataFrame:

@@ -344,6 +344,15 @@ def train(
     return run
 
 
+def trained_on(members: list[dict]) -> str:
+    """The kernels that trained `members`, one entry per kind: the GPU or the CPU's instruction set, and the conv
+    input gradients (runs recorded before that key took "native"). Either changes a run's trajectory by rounding,
+    so tables that set runs side by side name them."""
+    kinds = {f"{m.get('gpu') or m.get('cpu_capability') or 'CPU not recorded'}, "
+             f"{m.get('conv_input_grads', 'native')} input grads" for m in members}
+    return "; ".join(sorted(kinds))
+
+
 def settings_of(config: dict) -> dict:
     """A recorded config as the settings that make a run what it is: every TrainConfig field but the device."""
     return {key: value for key, value in TrainConfig.from_dict(config).to_dict().items() if key != "device"}

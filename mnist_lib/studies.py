@@ -30,6 +30,7 @@ from .runs import (
     run_splits,
     settings_of,
     train,
+    trained_on,
 )
 
 ROBUSTNESS = "robustness.json"
@@ -530,7 +531,6 @@ def versus(values: pd.Series, baseline: pd.Series) -> str:
     return f"{shown}, {verdict}" + (f" ({fewest} seed{'s' if fewest > 1 else ''})" if fewest < SPREAD_SEEDS else "")
 
 
-
 def is_superlight_lever_study(name: str) -> bool:
     """Whether a study measures levers for SuperLight's clean accuracy: its first variant is SuperLight's standard
     recipe on the validation split, and every variant is noise-free and within SuperLight's parameter budget."""
@@ -542,14 +542,6 @@ def is_superlight_lever_study(name: str) -> bool:
                     for c in configs if c.seed == first.seed))
 
 
-def _trained_on(runs: list[dict]) -> str:
-    """Where runs were trained, with counts: 'cuda' or the CPU kind ('AVX2 CPU'), e.g. 'AVX2 CPU 3, cuda 2'."""
-    kinds = [m["config"]["device"].split(":")[0] if m["config"]["device"].startswith("cuda")
-             else f"{m.get('cpu_capability')} CPU" for m in runs]
-    counts = {kind: kinds.count(kind) for kind in sorted(set(kinds), key=lambda k: (-kinds.count(k), k))}
-    return ", ".join(f"{kind} {count}" for kind, count in counts.items())
-
-
 def superlight_levers(root: str | os.PathLike | None = None) -> pd.DataFrame:
     """Every run variant of every SuperLight lever study, one row each, against its study's first row (SuperLight's
     standard recipe): what it changes, its final accuracy, the verdict, both rows' worst last-3 minimum and where
@@ -557,7 +549,7 @@ def superlight_levers(root: str | os.PathLike | None = None) -> pd.DataFrame:
     rows = []
     for name in (n for n in STUDIES if is_superlight_lever_study(n)):
         summary = study_summary(name, root)
-        if summary.empty:
+        if summary.empty or not summary.iloc[0]["seeds"]:  # nothing to judge against yet
             continue
         variants = [json.dumps({k: v for k, v in settings_of(c.to_dict()).items() if k != "seed"}, sort_keys=True)
                     for c in study_configs(name)]
@@ -577,5 +569,5 @@ def superlight_levers(root: str | os.PathLike | None = None) -> pd.DataFrame:
                          "final acc (%)": row["final acc (%)"], "vs SuperLight": row["vs the first row"],
                          "worst last-3 min (%)": row["worst last-3 min (%)"],
                          "SuperLight's worst last-3 min (%)": first["worst last-3 min (%)"],
-                         "trained on": _trained_on(runs_of[index]), "SuperLight trained on": _trained_on(runs_of[0])})
+                         "trained on": trained_on(runs_of[index]), "SuperLight trained on": trained_on(runs_of[0])})
     return pd.DataFrame(rows)

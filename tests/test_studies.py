@@ -580,9 +580,9 @@ def test_the_readmes_residual_decision_holds_for_the_committed_runs():
     assert summary["vs the row it changes"].iloc[1].endswith("worse")
     assert summary["vs the row it changes"].iloc[2].endswith("within noise")
     superlight, plain, shortcuts = [group for _, group in table.groupby(["model", "model_args"], sort=False)]
-    assert '"residual": true' in json.dumps(shortcuts["model_args"].iloc[0]) or "residual=True" in str(
-        shortcuts["model_args"].iloc[0])
+    assert str(shortcuts["model_args"].iloc[0]).endswith("residual=True")
     finals = [group["final acc (%)"] for group in (superlight, plain, shortcuts)]
+    assert finals[2].std() == max(f.std() for f in finals)  # so "the larger spread" of each pair or of all agree
     minima = [group["last-3 min (%)"].min() for group in (superlight, plain, shortcuts)]
     ahead = [finals[2].mean() - other.mean() > max(finals[2].std(), other.std()) for other in finals[:2]]
     assert not (all(ahead) and minima[2] > max(minima[:2]))  # the rule is not met
@@ -604,6 +604,18 @@ def test_the_lever_table_gathers_every_superlight_study_and_none_is_better():
     assert len(levers) == variants and set(levers["study"]) == set(chosen)
     assert (levers["parameters"] <= 5000).all()
     assert not levers["vs SuperLight"].str.contains("better").any()
+    smoothing = levers[levers["change"] == "label_smoothing=0.1"]
+    assert list(smoothing["study"]) == ["superlight-recipe", "superlight-smoothing-decay"]  # README: two rows
+    recipe_run = [m["path"] for m in studies.study_runs("superlight-recipe", studies.committed_runs_dir())
+                  if TrainConfig.from_dict(m["config"]).label_smoothing == 0.1]
+    assert len(recipe_run) == 1 and recipe_run[0] in {
+        m["path"] for m in studies.study_runs("superlight-smoothing-decay", studies.committed_runs_dir())}
+    assert len(levers) - 1 == 23  # the distinct changes the README counts
+    # where each row was trained, as recorded (a GPU by its name): smoothing-decay's label smoothing mixes the
+    # recipe study's CPU run with two GPU runs, against a CPU baseline
+    row = smoothing[smoothing["study"] == "superlight-smoothing-decay"].iloc[0]
+    assert row["trained on"].startswith("AVX2, native input grads; NVIDIA")
+    assert row["SuperLight trained on"] == "AVX2, native input grads"
     readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
     assert ("None of the design or recipe changes measured on the validation split at SuperLight's size (the studies "
             "below:") in readme
