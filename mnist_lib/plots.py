@@ -21,13 +21,13 @@ from .data import AugmentConfig, augment_batch, denormalize
 from .images import BlankImageError, preprocess
 from .records import FRONTIER_BUDGET, SERIES_MODELS, TARGETS, target_accuracy
 from .runs import CHECKPOINT, METRICS, by_size, configuration, grouped, load_model, run_splits
+from .studies import PARAMETER_BUDGET
 from .training import logits, lr_schedule
 
 SavePath = str | os.PathLike | None
 CURVES = "curves.png"
 CONFUSION = "confusion.png"
 GOAL = TARGETS["superlight"]["last3_min"]  # the project's headline accuracy, 99.4%
-SMALL = 5000  # the parameter budget the series is compared against
 
 
 def _finish(fig: Figure, save: SavePath) -> Figure:
@@ -299,7 +299,7 @@ def accuracy_vs_parameters(runs: list[dict], save: SavePath = None) -> Figure:
                     color=colour, markerfacecolor=colour if augment else "none",
                     label=_configuration(model, augment))
     _target_line(ax, GOAL, f"{GOAL:g}% accuracy")
-    ax.axvline(SMALL, color="grey", linestyle=":", linewidth=1, label=f"{SMALL:,} parameters")
+    ax.axvline(PARAMETER_BUDGET, color="grey", linestyle=":", linewidth=1, label=f"{PARAMETER_BUDGET:,} parameters")
     ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_xlabel("Parameters")
     ax.set_ylabel(f"Final-epoch {split} accuracy (%), mean ± std over seeds")

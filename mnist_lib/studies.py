@@ -260,8 +260,8 @@ def _superlight_residual() -> list[TrainConfig]:
     the shortcuts: the pair isolates the shortcuts, the plain one the widths. The baseline rows are
     superlight-clean-finish's (the same settings, the forward-conv input gradients); seeds 1-3, all on the same
     CPU kind. Decision rule, set before the runs: the shortcuts go to a test-set series only if their row's mean final
-    accuracy is ahead of both other rows' by more than the larger seed spread of each pair and its worst last-3
-    minimum is above both rows' too."""
+    accuracy is ahead of both other rows' by more than the larger seed spread and its worst last-3 minimum is above
+    both rows' too (after the runs, "the larger seed spread" was made precise as that of each pair)."""
     widths = {"widths": [9, 9, 10, 10, 10, 10, 20]}
     return _variants(TrainConfig(model="superlight", validation=True, conv_input_grads="forward-conv"),
                      [{}, {"model": "gapnet", "model_args": widths},
